@@ -1,0 +1,192 @@
+"""LightningDataModules: a source of text, tokenized once into the cache, served as windows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from tinylm.data.text_files import files_fingerprint, iter_pieces, resolve_text_files
+from tinylm.data.token_cache import (
+    TokenizedCache,
+    TokenWriter,
+    load_or_build,
+    token_dtype,
+    write_pieces,
+)
+from tinylm.data.windows import RandomWindows, SequentialWindows
+from tinylm.errors import DataError
+from tinylm.tokenizers import SAVED, Tokenizer, build_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+class TokenDataModule(L.LightningDataModule):
+    """What every data source shares: the cache, random training windows, fixed validation ones.
+
+    A source says what identifies its text (`source_fingerprint`) and how to write its splits
+    into a cache folder (`build`). Training batches come from `RandomWindows`; the number of
+    training batches consumed so far is saved in checkpoints (`state_dict`), so a resumed run
+    continues with the batch an uninterrupted run would have trained on next.
+    """
+
+    name = "data"
+
+    def __init__(
+        self,
+        tokenizer: dict,
+        block_size: int,
+        batch_size: int,
+        cache_dir: str,
+        seed: int = 1337,
+    ) -> None:
+        super().__init__()
+        self.tokenizer_spec = dict(tokenizer)
+        self.block_size = block_size
+        self.batch_size = batch_size
+        self.cache_dir = cache_dir
+        self.seed = seed
+        self.cache: TokenizedCache | None = None
+        self.train_batches_consumed = 0
+
+    @abstractmethod
+    def source_fingerprint(self) -> dict:
+        """Everything that identifies the text and how it is split."""
+
+    @abstractmethod
+    def build(self, folder: Path) -> tuple[Tokenizer, dict]:
+        """Write `train.bin` and `val.bin` into `folder`; return the tokenizer and the counts."""
+
+    def fingerprint(self) -> dict:
+        return {
+            "source": self.source_fingerprint(),
+            "tokenizer": tokenizer_fingerprint(self.tokenizer_spec),
+        }
+
+    def prepare_data(self) -> None:
+        # Lightning calls this on one process per machine; load_or_build is also safe to call
+        # from many processes at once (a file lock serialises the building).
+        load_or_build(self.cache_dir, self.name, self.fingerprint(), self.build)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.cache is None:
+            self.cache = load_or_build(self.cache_dir, self.name, self.fingerprint(), self.build)
+            for split in ("train", "val"):
+                if len(self.cache.tokens(split)) < self.block_size + 1:
+                    raise DataError(
+                        f"The {split} split holds {len(self.cache.tokens(split)):,} tokens, fewer "
+                        f"than one window of block_size + 1 = {self.block_size + 1}; give more "
+                        "text, raise data.val_fraction, or lower model.block_size."
+                    )
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        if self.cache is None:
+            raise RuntimeError("Call setup() before asking for the tokenizer.")
+        return self.cache.tokenizer
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        dataset = RandomWindows(
+            self.cache.tokens("train"),
+            block_size=self.block_size,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            start_index=self.train_batches_consumed,
+            accumulate=trainer.accumulate_grad_batches if trainer else 1,
+            rank=trainer.global_rank if trainer else 0,
+            world_size=trainer.world_size if trainer else 1,
+        )
+        # The dataset yields whole batches (batch_size=None); slicing a memmap is cheaper than
+        # handing it to worker processes.
+        return DataLoader(dataset, batch_size=None, pin_memory=self._on_gpu())
+
+    def val_dataloader(self) -> DataLoader:
+        dataset = SequentialWindows(self.cache.tokens("val"), self.block_size)
+        return DataLoader(dataset, batch_size=self.batch_size, pin_memory=self._on_gpu())
+
+    def _on_gpu(self) -> bool:
+        return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # Called once for every batch the training loop actually consumes (not for prefetched
+        # ones), which makes it the place to count the data position.
+        if self.trainer is not None and self.trainer.training:
+            self.train_batches_consumed += 1
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"train_batches_consumed": self.train_batches_consumed}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.train_batches_consumed = state_dict["train_batches_consumed"]
+
+    def describe(self) -> str:
+        meta = self.cache.meta
+        splits = ", ".join(f"{s} {v['tokens']:,}" for s, v in meta["splits"].items())
+        return f"{self.cache.folder} ({splits} tokens, {meta['dtype']})"
+
+
+class TextDataModule(TokenDataModule):
+    """Local `.txt` / `.jsonl` files (`data=text data.path=...`).
+
+    The split is positional, as in nanoGPT: the last `val_fraction` of the token stream is the
+    validation split, the rest is training. Files are read in sorted path order, so the split is
+    the same on every machine.
+    """
+
+    name = "text"
+
+    def __init__(self, path: str, val_fraction: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not 0.0 < val_fraction < 1.0:
+            raise DataError(f"data.val_fraction must be between 0 and 1, not {val_fraction}.")
+        self.files = resolve_text_files(path)
+        self.val_fraction = val_fraction
+
+    def source_fingerprint(self) -> dict:
+        return {
+            "kind": "text",
+            "files": files_fingerprint(self.files),
+            "val_fraction": self.val_fraction,
+        }
+
+    def build(self, folder: Path) -> tuple[Tokenizer, dict]:
+        tokenizer = build_tokenizer(
+            self.tokenizer_spec, lambda: (text for text, _ in iter_pieces(self.files))
+        )
+        dtype = token_dtype(tokenizer.vocab_size)
+        with TokenWriter(folder / "train.bin", dtype) as writer:
+            write_pieces(iter_pieces(self.files), tokenizer, writer)
+        total = writer.tokens
+        n_val = math.ceil(total * self.val_fraction)
+        move_tail(folder / "train.bin", folder / "val.bin", n_val * dtype.itemsize)
+        return tokenizer, {
+            "documents": writer.documents,
+            "splits": {"train": {"tokens": total - n_val}, "val": {"tokens": n_val}},
+        }
+
+
+def tokenizer_fingerprint(spec: dict) -> dict:
+    """The spec itself, except that a saved tokenizer's (possibly large) state is hashed."""
+    if spec.get("kind") != SAVED:
+        return spec
+    canonical = json.dumps(spec["state"], sort_keys=True).encode()
+    return {"kind": SAVED, "state_sha256": hashlib.sha256(canonical).hexdigest()}
+
+
+def move_tail(source: Path, target: Path, n_bytes: int) -> None:
+    """Move the last n_bytes of `source` into a new file `target` without reading the rest."""
+    size = source.stat().st_size
+    with open(source, "r+b") as src, open(target, "wb") as dst:
+        src.seek(size - n_bytes)
+        while chunk := src.read(16 << 20):
+            dst.write(chunk)
+        src.truncate(size - n_bytes)

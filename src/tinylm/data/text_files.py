@@ -1,0 +1,96 @@
+"""Local text as a stream of pieces: `.txt` and `.jsonl` files from a file, a folder or a glob.
+
+A piece is (text, ends_document). Long documents arrive in pieces of about CHUNK_CHARS, cut at
+line ends, so a file larger than memory is tokenized without ever being read whole.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from tinylm.errors import DataError
+from tinylm.tokenizers import EOS_TEXT
+
+SUFFIXES = (".txt", ".jsonl")
+CHUNK_CHARS = 1 << 20
+
+Piece = tuple[str, bool]
+
+
+def resolve_text_files(path: str) -> list[Path]:
+    """A file, a folder (searched recursively) or a glob -> the sorted `.txt`/`.jsonl` files."""
+    if not path:
+        raise DataError("data.path is empty; point it at a .txt/.jsonl file, a folder or a glob.")
+    target = Path(path).expanduser()
+    if target.is_file():
+        files = [target]
+    elif target.is_dir():
+        files = [p for p in target.rglob("*") if p.is_file() and p.suffix in SUFFIXES]
+    else:
+        files = [Path(p) for p in glob.glob(str(target), recursive=True) if Path(p).is_file()]
+        if not files:
+            raise DataError(f"data.path {path!r} matches no file; check the path or the glob.")
+    unsupported = [p for p in files if p.suffix not in SUFFIXES]
+    if unsupported:
+        raise DataError(
+            f"{unsupported[0]} is not a .txt or .jsonl file; data=text reads only those."
+        )
+    if not files:
+        raise DataError(f"No .txt or .jsonl file under {path!r}.")
+    return sorted(files)
+
+
+def files_fingerprint(files: list[Path]) -> list[dict]:
+    """What identifies the text: each file's absolute path, size and modification time."""
+    fingerprint = []
+    for file in files:
+        stat = file.stat()
+        fingerprint.append(
+            {"path": str(file.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        )
+    return fingerprint
+
+
+def iter_pieces(files: list[Path]) -> Iterator[Piece]:
+    for file in files:
+        yield from (iter_jsonl(file) if file.suffix == ".jsonl" else iter_txt(file))
+
+
+def iter_txt(file: Path) -> Iterator[Piece]:
+    """A text file is one document, or several separated by lines holding only <|endoftext|>
+    (the layout of the official TinyStories*.txt files)."""
+    lines: list[str] = []
+    size = 0
+    with open(file, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.strip() == EOS_TEXT:
+                yield "".join(lines), True
+                lines, size = [], 0
+                continue
+            lines.append(line)
+            size += len(line)
+            if size >= CHUNK_CHARS:
+                yield "".join(lines), False
+                lines, size = [], 0
+    if lines:
+        yield "".join(lines), True
+
+
+def iter_jsonl(file: Path) -> Iterator[Piece]:
+    """One JSON object per line; its `text` field is one document."""
+    with open(file, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                text = json.loads(line)["text"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise DataError(
+                    f"{file}:{number} is not a JSON object with a 'text' field; fix that line."
+                ) from None
+            if not isinstance(text, str):
+                raise DataError(f"{file}:{number}: the 'text' field must be a string.")
+            yield text, True

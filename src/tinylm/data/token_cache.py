@@ -1,0 +1,175 @@
+"""The tokenized cache: text tokenized once into flat memmaps, reused while its fingerprint holds.
+
+A cache is a folder `<cache_dir>/<name>-<hash of fingerprint>/` holding one `<split>.bin` per split
+(uint16 ids, or uint32 when the vocabulary exceeds 65,535), `tokenizer.json` (the tokenizer's
+state) and `meta.json` (the fingerprint and counts).
+
+It is built in a temporary folder beside it and renamed into place in one step, so a cache
+folder either is complete or does not exist: an interrupted build leaves only a temporary folder,
+which the next build removes. A file lock lets one process build while the others wait for it
+(sweeps, DDP ranks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+
+from tinylm.tokenizers import Tokenizer, tokenizer_from_state
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+UINT16_LIMIT = 65_535
+BATCH_CHARS = 8 << 20  # text handed to the tokenizer at once: big enough to keep every core busy
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16 if vocab_size <= UINT16_LIMIT else np.uint32)
+
+
+def fingerprint_key(fingerprint: dict) -> str:
+    canonical = json.dumps(fingerprint, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass
+class TokenizedCache:
+    folder: Path
+    meta: dict
+    tokenizer: Tokenizer
+
+    @classmethod
+    def open(cls, folder: Path) -> TokenizedCache:
+        meta = json.loads((folder / "meta.json").read_text())
+        state = json.loads((folder / "tokenizer.json").read_text())
+        return cls(folder, meta, tokenizer_from_state(state))
+
+    def tokens(self, split: str) -> np.memmap:
+        """The split's token ids, memory-mapped: nothing is read until it is indexed."""
+        return np.memmap(self.folder / f"{split}.bin", dtype=self.meta["dtype"], mode="r")
+
+    @property
+    def key(self) -> str:
+        return self.folder.name
+
+
+class TokenWriter:
+    """Appends token ids to a flat binary file, counting tokens and documents."""
+
+    def __init__(self, path: Path, dtype: np.dtype) -> None:
+        self.handle = open(path, "wb")  # noqa: SIM115 (closed by close() / __exit__)
+        self.dtype = dtype
+        self.tokens = 0
+        self.documents = 0
+
+    def write(self, ids: Iterable[int] | np.ndarray) -> None:
+        array = np.asarray(ids, dtype=self.dtype)
+        array.tofile(self.handle)
+        self.tokens += array.size
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def __enter__(self) -> TokenWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_pieces(
+    pieces: Iterable[tuple[str, bool]], tokenizer: Tokenizer, writer: TokenWriter
+) -> None:
+    """Tokenize a stream of (text, ends_document) pieces in large batches, EOS after each doc."""
+    batch: list[tuple[str, bool]] = []
+    size = 0
+
+    def flush() -> None:
+        encoded = tokenizer.encode_batch([text for text, _ in batch])
+        for ids, (_, ends_document) in zip(encoded, batch, strict=True):
+            if ends_document:
+                ids.append(tokenizer.eos_id)
+                writer.documents += 1
+            writer.write(ids)
+
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece[0])
+        if size >= BATCH_CHARS:
+            flush()
+            batch, size = [], 0
+    if batch:
+        flush()
+
+
+def load_or_build(
+    cache_dir: str | Path,
+    name: str,
+    fingerprint: dict,
+    build: Callable[[Path], tuple[Tokenizer, dict]],
+) -> TokenizedCache:
+    """Open the cache for `fingerprint`, building it first if no complete one exists.
+
+    `build(folder)` writes one `<split>.bin` per split into `folder` and returns the tokenizer it
+    used and its counts, e.g. {"documents": 120, "splits": {"train": {"tokens": 9000}, ...}}.
+    """
+    cache_dir = Path(cache_dir).expanduser()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = {"format_version": FORMAT_VERSION, **fingerprint}
+    folder = cache_dir / f"{name}-{fingerprint_key(fingerprint)}"
+    if is_complete(folder, fingerprint):
+        return TokenizedCache.open(folder)
+
+    with FileLock(str(folder) + ".lock"):
+        if is_complete(folder, fingerprint):  # built by another process while we waited
+            return TokenizedCache.open(folder)
+        remove_leftovers(folder)
+        log.info("Tokenizing into %s", folder)
+        partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+        partial.mkdir()
+        try:
+            started = time.perf_counter()
+            tokenizer, counts = build(partial)
+            (partial / "tokenizer.json").write_text(json.dumps(tokenizer.state_dict()))
+            meta = {
+                "fingerprint": fingerprint,
+                "dtype": token_dtype(tokenizer.vocab_size).name,
+                "vocab_size": tokenizer.vocab_size,
+                **counts,
+                "build_seconds": round(time.perf_counter() - started, 2),
+            }
+            # meta.json is written last: its presence marks a finished build.
+            (partial / "meta.json").write_text(json.dumps(meta, indent=2))
+            os.replace(partial, folder)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+    log.info("Wrote the tokenized cache %s", folder)
+    return TokenizedCache.open(folder)
+
+
+def is_complete(folder: Path, fingerprint: dict) -> bool:
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return meta.get("fingerprint") == fingerprint and (folder / "tokenizer.json").is_file()
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Delete what killed builds left behind (only ever called while holding the lock)."""
+    for leftover in folder.parent.glob(f".{folder.name}.partial-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if folder.exists():  # a folder whose meta.json does not match: not ours to trust
+        shutil.rmtree(folder)

@@ -1,0 +1,17 @@
+"""Errors a user can fix. Entry points print their message as one line and exit non-zero."""
+
+
+class TinyLMError(ValueError):
+    """A problem with the user's input; the message says what was wrong and what to do."""
+
+
+class ConfigError(TinyLMError):
+    """A configuration value that cannot work."""
+
+
+class DataError(TinyLMError):
+    """Input data that cannot be used."""
+
+
+class TokenizerError(TinyLMError):
+    """Text a tokenizer cannot encode, or a tokenizer that cannot be built or restored."""

@@ -1,0 +1,58 @@
+"""Causal multi-head self-attention, written out so that every step can be read.
+
+Shapes: B batch, T time (tokens), C = d_model channels, H heads, D = C // H head size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tinylm.model.config import GPTConfig
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.head_dim = config.head_dim
+        self.implementation = config.attention
+        self.dropout = config.dropout
+        # One matmul makes queries, keys and values for every head at once.
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=config.bias)
+        self.proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
+        self.attn_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        # causal_mask[i, j] is True where query i may look at key j (j <= i).
+        mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
+        self.register_buffer("causal_mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # 3 × (B, T, C)
+        # Split channels into heads: (B, T, C) -> (B, H, T, D)
+        q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        k = k.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        v = v.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+
+        if self.implementation == "sdpa":
+            # Fused kernel (flash / memory-efficient attention where the hardware has one).
+            y = F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+            )
+        else:
+            y = self.manual_attention(q, k, v)  # (B, H, T, D)
+
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
+        return self.resid_dropout(self.proj(y))
+
+    def manual_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """softmax(Q Kᵀ / √D + causal mask) V — the same numbers as the fused kernel."""
+        T = q.size(-2)
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, T, T)
+        scores = scores.masked_fill(~self.causal_mask[:T, :T], float("-inf"))
+        weights = self.attn_dropout(F.softmax(scores, dim=-1))  # each row sums to 1
+        return weights @ v  # (B, H, T, D)

@@ -1,0 +1,97 @@
+"""The GPT: embeddings, a stack of blocks, a final LayerNorm and an LM head tied to the embedding.
+
+Shapes: B batch, T time (tokens), C = d_model, V = vocab_size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from tinylm.model.block import Block
+from tinylm.model.config import GPTConfig
+
+INIT_STD = 0.02
+
+
+def sinusoidal_positions(block_size: int, d_model: int) -> torch.Tensor:
+    """The fixed encoding of "Attention Is All You Need": sin on even channels, cos on odd ones."""
+    position = torch.arange(block_size, dtype=torch.float32).unsqueeze(1)  # (T, 1)
+    frequency = torch.exp(
+        torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model)
+    )  # (C/2,)
+    table = torch.zeros(block_size, d_model)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[: d_model // 2])
+    return table  # (T, C)
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.padded_vocab_size, config.d_model)
+        if config.pos_encoding == "learned":
+            self.pos_emb = nn.Embedding(config.block_size, config.d_model)
+        else:
+            table = sinusoidal_positions(config.block_size, config.d_model)
+            self.register_buffer("pos_table", table, persistent=False)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.d_model, bias=config.bias)
+        self.lm_head = nn.Linear(config.d_model, config.padded_vocab_size, bias=False)
+        # Weight tying: reading a token in and writing it out use one matrix (fewer parameters,
+        # and better small models).
+        self.lm_head.weight = self.tok_emb.weight
+        self.apply(self._init_weights)
+        # Each block adds its two residual projections to the stream; scaling them by
+        # 1/√(2·n_layer) keeps the stream's variance from growing with depth (GPT-2).
+        for name, parameter in self.named_parameters():
+            if name.endswith("proj.weight"):
+                nn.init.normal_(parameter, mean=0.0, std=INIT_STD / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, T) -> next-token logits (B, T, V)."""
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(
+                f"Sequence of {T} tokens is longer than the context (block_size "
+                f"{self.config.block_size})."
+            )
+        x = self.tok_emb(idx) + self.position_encoding(T)  # (B, T, C)
+        x = self.drop(x)
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, padded V)
+        # The padding rows exist only for speed: cutting them off here means they can never be
+        # sampled and never take probability mass.
+        return logits[..., : self.config.vocab_size]
+
+    def position_encoding(self, T: int) -> torch.Tensor:
+        if self.config.pos_encoding == "learned":
+            return self.pos_emb(torch.arange(T, device=self.tok_emb.weight.device))  # (T, C)
+        return self.pos_table[:T]
+
+    def num_parameters(self, include_embeddings: bool = True) -> int:
+        """Trainable parameters, the tied LM head counted once.
+
+        Without embeddings means without the token and learned position tables: the number that
+        sets the model's compute per token (Kaplan et al. 2020).
+        """
+        total = sum(p.numel() for p in self.parameters())  # parameters() yields tied ones once
+        if not include_embeddings:
+            total -= self.tok_emb.weight.numel()
+            if self.config.pos_encoding == "learned":
+                total -= self.pos_emb.weight.numel()
+        return total

@@ -1,0 +1,42 @@
+"""The one interface every tokenizer backend implements.
+
+A tokenizer turns text into integer ids and back, names its end-of-text id, and describes
+itself as a small JSON-able dict (its state) so that a checkpoint can carry it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+EOS_TEXT = "<|endoftext|>"
+
+
+class Tokenizer(ABC):
+    kind: str  # the `kind` field of state_dict(), used to restore it
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def eos_id(self) -> int: ...
+
+    @abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """Text -> ids. Special-token text such as "<|endoftext|>" is encoded as plain text."""
+
+    @abstractmethod
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """Many texts at once; backends override this where they can use several threads."""
+        return [self.encode(text) for text in texts]
+
+    @abstractmethod
+    def state_dict(self) -> dict:
+        """Everything needed to rebuild this tokenizer, as plain JSON-able values."""
+
+    def describe(self) -> str:
+        return f"{self.kind} (vocab {self.vocab_size:,})"

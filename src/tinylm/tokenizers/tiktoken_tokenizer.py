@@ -1,0 +1,59 @@
+"""OpenAI's BPE encodings through tiktoken: `gpt2` by default, any other by name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import tiktoken
+
+from tinylm.errors import TokenizerError
+from tinylm.tokenizers.base import EOS_TEXT, Tokenizer
+
+
+class TiktokenTokenizer(Tokenizer):
+    kind = "tiktoken"
+
+    def __init__(self, encoding: str = "gpt2") -> None:
+        self.encoding_name = encoding
+        try:
+            self.encoding = tiktoken.get_encoding(encoding)
+        except ValueError as error:  # an unknown name
+            raise TokenizerError(
+                f"tiktoken has no encoding named {encoding!r}; choose one of "
+                f"{', '.join(tiktoken.list_encoding_names())}."
+            ) from error
+        except Exception as error:  # the first use downloads the BPE files
+            cache = os.environ.get("TIKTOKEN_CACHE_DIR", "tiktoken's default cache folder")
+            raise TokenizerError(
+                f"Could not load tiktoken's {encoding!r} encoding: its BPE files are not in "
+                f"{cache} and downloading them failed ({type(error).__name__}). Connect to the "
+                "internet once, or set TIKTOKEN_CACHE_DIR to a folder that holds them."
+            ) from error
+        if EOS_TEXT not in self.encoding.special_tokens_set:
+            raise TokenizerError(f"tiktoken encoding {encoding!r} has no {EOS_TEXT} token.")
+        self._eos_id = self.encoding.encode_single_token(EOS_TEXT)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.encoding.n_vocab
+
+    @property
+    def eos_id(self) -> int:
+        return self._eos_id
+
+    def encode(self, text: str) -> list[int]:
+        return self.encoding.encode_ordinary(text)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        # tiktoken releases the GIL: its thread pool encodes on every core.
+        return self.encoding.encode_ordinary_batch(list(texts), num_threads=os.cpu_count() or 1)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.encoding.decode(list(ids))
+
+    def state_dict(self) -> dict:
+        return {"kind": self.kind, "encoding": self.encoding_name}
+
+    def describe(self) -> str:
+        return f"tiktoken {self.encoding_name} (vocab {self.vocab_size:,})"

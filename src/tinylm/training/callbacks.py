@@ -1,0 +1,111 @@
+"""Callbacks: tokens per second, a progress bar that knows the run's length, the loss curve."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # draw to files; no window, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+from lightning.pytorch.callbacks import Callback, TQDMProgressBar  # noqa: E402
+from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
+
+
+class TokensPerSecond(Callback):
+    """Logs `train/tokens_per_sec`: tokens trained on by all devices per wall-clock second,
+    averaged over each logging window, with validation time left out."""
+
+    def __init__(self) -> None:
+        self.window_start: float | None = None
+        self.window_tokens = 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if self.window_start is None:
+            self.window_start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.window_tokens += batch[0].numel() * trainer.world_size
+        optimizer_stepped = (batch_idx + 1) % trainer.accumulate_grad_batches == 0
+        if optimizer_stepped and trainer.global_step % trainer.log_every_n_steps == 0:
+            elapsed = time.perf_counter() - self.window_start
+            pl_module.log("train/tokens_per_sec", self.window_tokens / elapsed)
+            self.window_start, self.window_tokens = None, 0
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self.window_start, self.window_tokens = None, 0
+
+
+class StepProgressBar(TQDMProgressBar):
+    """Training batches never run out (an endless epoch), so Lightning's bar has no total;
+    this one counts towards max_steps × accumulate_grad_batches."""
+
+    @property
+    def total_train_batches(self) -> int | float:
+        trainer = self.trainer
+        if trainer.max_steps > 0:
+            return trainer.max_steps * trainer.accumulate_grad_batches
+        return super().total_train_batches
+
+
+class LossCurve(Callback):
+    """Records the training loss at every optimizer step and val/loss at every validation,
+    and draws both against the step into `path` when training ends.
+
+    The history is part of the checkpoint, so a resumed run draws its whole curve.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.train: list[tuple[int, float]] = []
+        self.val: list[tuple[int, float]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        loss = trainer.callback_metrics.get("train/loss")
+        step = trainer.global_step
+        if loss is not None and (not self.train or self.train[-1][0] != step):
+            self.train.append((step, float(loss)))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        loss = trainer.callback_metrics.get("val/loss")
+        if loss is not None and not trainer.sanity_checking:
+            self.val.append((trainer.global_step, float(loss)))
+
+    @rank_zero_only
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if self.train or self.val:
+            draw_loss_curve(
+                self.train, self.val, self.path, getattr(pl_module, "chance_loss", None)
+            )
+
+    def state_dict(self) -> dict:
+        return {"train": self.train, "val": self.val}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.train = [tuple(point) for point in state_dict["train"]]
+        self.val = [tuple(point) for point in state_dict["val"]]
+
+
+def draw_loss_curve(
+    train: list[tuple[int, float]],
+    val: list[tuple[int, float]],
+    path: Path,
+    chance_loss: float | None = None,
+) -> None:
+    figure, axes = plt.subplots(figsize=(8, 5))
+    if train:
+        axes.plot(*zip(*train, strict=True), label="train", linewidth=1, alpha=0.8)
+    if val:
+        axes.plot(*zip(*val, strict=True), "o-", label="validation", markersize=4)
+    if chance_loss is not None and math.isfinite(chance_loss):
+        axes.axhline(chance_loss, color="grey", linestyle=":", label="ln(vocab): chance")
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("cross-entropy loss (nats/token)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

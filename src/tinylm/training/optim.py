@@ -1,0 +1,95 @@
+"""Optimizers and the learning-rate schedule: linear warmup, then cosine decay to min_lr."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from tinylm.errors import ConfigError
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+WARMUP_MAX_FRACTION = 0.1
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices (Linear and embedding weights), never biases or LayerNorm gains.
+
+    Shrinking a bias or a gain towards zero does not make the model simpler, it only fights
+    the normalisation; decay is a prior on the matrices that mix features.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(model: nn.Module, config: dict, fused: bool) -> torch.optim.Optimizer:
+    """The optimizer a `conf/optimizer/*.yaml` describes.
+
+    `fused` asks for the single-kernel Adam(W) update (CUDA); elsewhere torch picks its
+    multi-tensor (foreach) or per-parameter implementation itself.
+    """
+    name = config["name"]
+    groups = parameter_groups(model, config["weight_decay"])
+    if name in ("adamw", "adam"):
+        optimizer_class = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+        return optimizer_class(
+            groups,
+            lr=config["lr"],
+            betas=tuple(config["betas"]),
+            eps=config["eps"],
+            fused=fused or None,
+        )
+    if name == "sgd":
+        return torch.optim.SGD(
+            groups, lr=config["lr"], momentum=config["momentum"], nesterov=config["nesterov"]
+        )
+    raise ConfigError(f"optimizer.name must be one of {OPTIMIZERS}, not {name!r}.")
+
+
+def warmup_steps_for(requested: int, total_steps: int) -> int:
+    """Warmup never takes more than a tenth of the run, so a short run still reaches its peak
+    learning rate early and spends the rest decaying (300 steps -> at most 30 of warmup)."""
+    return max(0, min(requested, int(total_steps * WARMUP_MAX_FRACTION)))
+
+
+class WarmupCosine:
+    """Multiplier of the peak learning rate at optimizer step `step` (for torch's LambdaLR).
+
+    0 -> warmup: rises linearly from lr/warmup to lr.
+    warmup -> total: half a cosine from lr down to min_lr.
+    after total: stays at min_lr.
+    An object rather than a closure so the scheduler's state_dict holds plain numbers.
+    """
+
+    def __init__(self, warmup_steps: int, total_steps: int, min_ratio: float) -> None:
+        self.warmup_steps = warmup_steps
+        self.total_steps = total_steps
+        self.min_ratio = min_ratio
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if step >= self.total_steps:
+            return self.min_ratio
+        progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))  # 1 -> 0
+        return self.min_ratio + (1.0 - self.min_ratio) * cosine
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, config: dict, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    if total_steps <= 0:
+        raise ConfigError("trainer.max_steps must be a positive number of optimizer steps.")
+    if not 0.0 <= config["min_lr"] <= config["lr"]:
+        raise ConfigError("optimizer.min_lr must lie between 0 and optimizer.lr.")
+    schedule = WarmupCosine(
+        warmup_steps_for(config["warmup_steps"], total_steps),
+        total_steps,
+        min_ratio=config["min_lr"] / config["lr"],
+    )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)

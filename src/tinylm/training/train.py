@@ -1,0 +1,98 @@
+"""train(cfg): compose the data, the model and Lightning's Trainer from a Hydra config, fit."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from tinylm.data import TokenDataModule
+from tinylm.model import GPTConfig
+from tinylm.training.callbacks import LossCurve
+from tinylm.training.module import GPTLightningModule
+from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
+
+log = logging.getLogger(__name__)
+info = rank_zero_only(log.info)
+
+
+def train(cfg: DictConfig) -> float:
+    """Train as `cfg` says; return the best val/loss (what sweepers minimise)."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    output_dir = Path(cfg.paths.output_dir)
+
+    datamodule: TokenDataModule = instantiate(cfg.data, _convert_="all")
+    # Prepared here, before the Trainer exists, because the model's vocabulary comes from the
+    # tokenizer and a char or BPE tokenizer is learned from the data. Every process may do
+    # this: the cache is built once, under a lock, and the others reuse it.
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    tokenizer = datamodule.tokenizer
+
+    model_config = GPTConfig(vocab_size=tokenizer.vocab_size, **cfg.model)
+    module = GPTLightningModule(
+        model_config=model_config.to_dict(),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        tokenizer_state=tokenizer.state_dict(),
+        data_fingerprint=datamodule.cache.key,
+    )
+    trainer = L.Trainer(
+        **trainer_kwargs(cfg),
+        logger=list(instantiate_dict(cfg.get("logger")).values()),
+        callbacks=list(instantiate_dict(cfg.get("callbacks")).values()),
+        default_root_dir=str(output_dir),
+    )
+    report_start(cfg, module, datamodule, trainer, output_dir)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    return report_end(trainer)
+
+
+def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) -> None:
+    model = module.model
+    tokens_per_step = (
+        datamodule.batch_size
+        * model.config.block_size
+        * trainer.accumulate_grad_batches
+        * trainer.world_size
+    )
+    info(f"Run folder: {output_dir.resolve()}")
+    info(f"Data: {datamodule.describe()}")
+    info(f"Tokenizer: {datamodule.tokenizer.describe()}")
+    info(
+        f"Model: {model.num_parameters() / 1e6:.2f}M parameters, "
+        f"{model.num_parameters(include_embeddings=False) / 1e6:.2f}M without embeddings "
+        f"({model.config.n_layer} layers, d_model {model.config.d_model}, "
+        f"{model.config.n_head} heads, context {model.config.block_size})"
+    )
+    info(
+        f"Tokens per optimizer step: {tokens_per_step:,} = batch {datamodule.batch_size}"
+        f" × context {model.config.block_size} × accumulation {trainer.accumulate_grad_batches}"
+        f" × devices {trainer.world_size}; {trainer.max_steps:,} steps"
+    )
+    if cfg.get("ckpt_path"):
+        info(f"Resuming from {cfg.ckpt_path}")
+
+
+def report_end(trainer: L.Trainer) -> float:
+    final = trainer.callback_metrics.get("val/loss")
+    final_loss = float(final) if final is not None else math.nan
+    best_loss, best_path = final_loss, None
+    checkpoint = next(
+        (c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.monitor),
+        None,
+    )
+    if checkpoint is not None and checkpoint.best_model_score is not None:
+        best_loss, best_path = float(checkpoint.best_model_score), checkpoint.best_model_path
+    info(f"val/loss: final {final_loss:.4f}, best {best_loss:.4f}")
+    if best_path:
+        info(f"Best checkpoint: {best_path}")
+    for callback in trainer.callbacks:
+        if isinstance(callback, LossCurve) and callback.path.exists():
+            info(f"Loss curve: {callback.path}")
+    return best_loss

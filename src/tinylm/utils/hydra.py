@@ -1,0 +1,36 @@
+"""Hydra glue: instantiate groups of named objects, and build the Trainer's arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+
+def instantiate_dict(group: DictConfig | None) -> dict[str, Any]:
+    """Instantiate every entry of a group such as `callbacks:` or `logger:`; skip null ones, so
+    `callbacks.loss_curve=null` on the command line switches one off."""
+    if not group:
+        return {}
+    return {
+        name: instantiate(node, _convert_="all")
+        for name, node in group.items()
+        if node is not None and "_target_" in node
+    }
+
+
+def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    """`trainer.*` and `hardware.*` merged: Lightning's Trainer takes both."""
+    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    hardware = OmegaConf.to_container(cfg.hardware, resolve=True)
+    if hardware.get("precision") is None:
+        hardware["precision"] = default_precision(hardware.get("accelerator", "auto"))
+    return {**kwargs, **hardware}
+
+
+def default_precision(accelerator: str) -> str:
+    """bf16 autocast where a GPU supports it; full fp32 elsewhere (bf16 on CPUs is slow)."""
+    gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"

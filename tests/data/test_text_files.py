@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from tinylm.data.text_files import CHUNK_CHARS, iter_pieces, resolve_text_files
+from tinylm.errors import DataError
+
+
+def test_txt_documents_are_separated_by_endoftext_lines(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("First story.\nLine two.\n<|endoftext|>\nSecond story.\n")
+    assert list(iter_pieces([path])) == [
+        ("First story.\nLine two.\n", True),
+        ("Second story.\n", True),
+    ]
+
+
+def test_a_long_document_arrives_in_line_aligned_pieces(tmp_path):
+    path = tmp_path / "big.txt"
+    line = "x" * 999 + "\n"
+    path.write_text(line * (2 * CHUNK_CHARS // len(line) + 10))
+    pieces = list(iter_pieces([path]))
+    assert len(pieces) == 3
+    assert [ends for _, ends in pieces] == [False, False, True]
+    assert all(text.endswith("\n") for text, _ in pieces)
+    assert "".join(text for text, _ in pieces) == path.read_text()
+
+
+def test_jsonl_lines_are_documents(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps({"text": "one", "id": 1}) + "\n\n" + json.dumps({"text": "two"}))
+    assert list(iter_pieces([path])) == [("one", True), ("two", True)]
+
+
+def test_a_jsonl_line_without_text_names_the_line(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps({"text": "ok"}) + "\n" + json.dumps({"body": "no"}) + "\n")
+    with pytest.raises(DataError, match=r"docs.jsonl:2 .*'text' field"):
+        list(iter_pieces([path]))
+
+
+def test_a_folder_or_a_glob_gives_sorted_text_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ["b.txt", "a.jsonl", "sub/c.txt"]:
+        (tmp_path / name).write_text("x")
+    (tmp_path / "notes.md").write_text("ignored in a folder")
+    names = lambda files: [f.relative_to(tmp_path).as_posix() for f in files]  # noqa: E731
+    assert names(resolve_text_files(str(tmp_path))) == ["a.jsonl", "b.txt", "sub/c.txt"]
+    assert names(resolve_text_files(str(tmp_path / "**" / "*.txt"))) == ["b.txt", "sub/c.txt"]
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [("missing/*.txt", "matches no file"), ("notes.md", "not a .txt or .jsonl"), ("", "empty")],
+)
+def test_bad_paths_are_one_clear_error(tmp_path, path, message):
+    (tmp_path / "notes.md").write_text("x")
+    with pytest.raises(DataError, match=message):
+        resolve_text_files(str(tmp_path / path) if path else "")
