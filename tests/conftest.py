@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+# One intra-op thread per process: the tests' models are tiny (threads gain little), and on a
+# shared 2-core machine OpenMP threads that spin-wait for a busy core slow a test tenfold.
+# The variable reaches the scripts and DDP ranks that tests start.
+torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 REPO_ROOT = CONF_DIR.parent
@@ -38,6 +48,42 @@ def story_file(tmp_path: Path) -> Path:
     path = tmp_path / "stories.txt"
     path.write_text("\n<|endoftext|>\n".join(make_story_corpus(400)) + "\n")
     return path
+
+
+def write_tinystories_repo(root: Path, n_train: int = 300, n_val: int = 40) -> Path:
+    """A folder laid out like roneneldan/TinyStories: V1 parquet shards and V2 text files."""
+    stories = make_story_corpus(n_train + n_val, seed=1)
+    train, val = stories[:n_train], stories[n_train:]
+    (root / "data").mkdir(parents=True)
+    half = n_train // 2
+    for i, part in enumerate([train[:half], train[half:]]):
+        table = pa.table({"text": part})
+        pq.write_table(table, root / "data" / f"train-{i:05d}-of-00002.parquet")
+    pq.write_table(pa.table({"text": val}), root / "data" / "validation-00000-of-00001.parquet")
+    # V2 stories: a different corpus, one story per block of lines ended by <|endoftext|>.
+    v2 = [story.replace(". ", ".\n") for story in make_story_corpus(n_train + n_val, seed=2)]
+    for name, part in (("train", v2[:n_train]), ("valid", v2[n_train:])):
+        text = "".join(f"{story}\n<|endoftext|>\n" for story in part)
+        (root / f"TinyStoriesV2-GPT4-{name}.txt").write_text(text)
+    return root
+
+
+def write_fineweb_repo(root: Path, shards: int, rows: int, row_group_size: int = 32) -> Path:
+    """A folder laid out like HuggingFaceFW/fineweb: sample/10BT/*.parquet with `text` and `id`."""
+    folder = root / "sample" / "10BT"
+    folder.mkdir(parents=True)
+    stories = make_story_corpus(shards * rows, seed=3)
+    for shard in range(shards):
+        part = stories[shard * rows : (shard + 1) * rows]
+        table = pa.table(
+            {
+                "text": part,
+                "id": [f"<urn:uuid:{shard:03d}-{row:06d}>" for row in range(rows)],
+                "dump": ["CC-MAIN-2024-10"] * rows,
+            }
+        )
+        pq.write_table(table, folder / f"{shard:03d}_00000.parquet", row_group_size=row_group_size)
+    return root
 
 
 def compose_train(tmp_path: Path, *overrides: str) -> DictConfig:

@@ -4,9 +4,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import CONF_DIR, compose_train
+from tinylm.data import TokenDataModule
 from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
 
 GROUPS = ["model", "data", "tokenizer", "optimizer", "hardware", "logger", "callbacks", "paths",
@@ -28,13 +31,27 @@ def test_every_config_file_is_covered():
 
 @pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}/{o}" for g, o in OPTIONS])
 def test_each_config_composes_and_resolves(tmp_path: Path, group, option):
-    cfg = compose_train(tmp_path, f"{group}={option}", "data.path=corpus.txt")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("some text")
+    cfg = compose_train(tmp_path, f"{group}={option}", f"data.path={corpus}")
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert resolved["model"]["block_size"] > 0
     assert resolved["data"]["block_size"] == resolved["model"]["block_size"]
     assert set(trainer_kwargs(cfg)) >= {"max_steps", "accelerator", "devices", "precision"}
     if group in ("logger", "callbacks"):
         assert all(obj is not None for obj in instantiate_dict(cfg[group]).values())
+    if group == "data":
+        datamodule = instantiate(cfg.data, _convert_="all")
+        assert isinstance(datamodule, TokenDataModule) and datamodule.name == option
+
+
+def test_the_prepare_data_config_composes_with_the_same_data_settings(tmp_path):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("prepare_data", overrides=["data=fineweb", "tokenizer=bpe", "epochs=3"])
+    train_cfg = compose_train(tmp_path, "data=fineweb", "tokenizer=bpe")
+    prepared, trained = (OmegaConf.to_container(c.data, resolve=True) for c in (cfg, train_cfg))
+    assert prepared.pop("cache_dir") != trained.pop("cache_dir")  # the test moved its cache
+    assert prepared == trained and cfg.epochs == 3
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the choice made without a GPU")

@@ -1,11 +1,10 @@
-"""LightningDataModules: a source of text, tokenized once into the cache, served as windows."""
+"""The LightningDataModule every data source shares: tokenized once into the cache, served as
+windows."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import math
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any
@@ -13,19 +12,10 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader
 
-from tinylm.data.text_files import files_fingerprint, iter_pieces, resolve_text_files
-from tinylm.data.token_cache import (
-    TokenizedCache,
-    TokenWriter,
-    load_or_build,
-    token_dtype,
-    write_pieces,
-)
+from tinylm.data.token_cache import TokenizedCache, load_or_build
 from tinylm.data.windows import RandomWindows, SequentialWindows
 from tinylm.errors import DataError
-from tinylm.tokenizers import SAVED, Tokenizer, build_tokenizer
-
-log = logging.getLogger(__name__)
+from tinylm.tokenizers import SAVED, Tokenizer
 
 
 class TokenDataModule(L.LightningDataModule):
@@ -86,6 +76,10 @@ class TokenDataModule(L.LightningDataModule):
                         "text, raise data.val_fraction, or lower model.block_size."
                     )
 
+    def prepare_ahead(self, epochs: int) -> None:
+        """Tokenize the first `epochs` epochs now. Only streamed sources (FineWeb) tokenize in
+        epochs; the others hold all their tokens once set up."""
+
     @property
     def tokenizer(self) -> Tokenizer:
         if self.cache is None:
@@ -134,59 +128,9 @@ class TokenDataModule(L.LightningDataModule):
         return f"{self.cache.folder} ({splits} tokens, {meta['dtype']})"
 
 
-class TextDataModule(TokenDataModule):
-    """Local `.txt` / `.jsonl` files (`data=text data.path=...`).
-
-    The split is positional, as in nanoGPT: the last `val_fraction` of the token stream is the
-    validation split, the rest is training. Files are read in sorted path order, so the split is
-    the same on every machine.
-    """
-
-    name = "text"
-
-    def __init__(self, path: str, val_fraction: float = 0.1, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if not 0.0 < val_fraction < 1.0:
-            raise DataError(f"data.val_fraction must be between 0 and 1, not {val_fraction}.")
-        self.files = resolve_text_files(path)
-        self.val_fraction = val_fraction
-
-    def source_fingerprint(self) -> dict:
-        return {
-            "kind": "text",
-            "files": files_fingerprint(self.files),
-            "val_fraction": self.val_fraction,
-        }
-
-    def build(self, folder: Path) -> tuple[Tokenizer, dict]:
-        tokenizer = build_tokenizer(
-            self.tokenizer_spec, lambda: (text for text, _ in iter_pieces(self.files))
-        )
-        dtype = token_dtype(tokenizer.vocab_size)
-        with TokenWriter(folder / "train.bin", dtype) as writer:
-            write_pieces(iter_pieces(self.files), tokenizer, writer)
-        total = writer.tokens
-        n_val = math.ceil(total * self.val_fraction)
-        move_tail(folder / "train.bin", folder / "val.bin", n_val * dtype.itemsize)
-        return tokenizer, {
-            "documents": writer.documents,
-            "splits": {"train": {"tokens": total - n_val}, "val": {"tokens": n_val}},
-        }
-
-
 def tokenizer_fingerprint(spec: dict) -> dict:
     """The spec itself, except that a saved tokenizer's (possibly large) state is hashed."""
     if spec.get("kind") != SAVED:
         return spec
     canonical = json.dumps(spec["state"], sort_keys=True).encode()
     return {"kind": SAVED, "state_sha256": hashlib.sha256(canonical).hexdigest()}
-
-
-def move_tail(source: Path, target: Path, n_bytes: int) -> None:
-    """Move the last n_bytes of `source` into a new file `target` without reading the rest."""
-    size = source.stat().st_size
-    with open(source, "r+b") as src, open(target, "wb") as dst:
-        src.seek(size - n_bytes)
-        while chunk := src.read(16 << 20):
-            dst.write(chunk)
-        src.truncate(size - n_bytes)

@@ -18,16 +18,19 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from filelock import FileLock
+from tqdm.auto import tqdm
 
 from tinylm.tokenizers import Tokenizer, tokenizer_from_state
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FORMAT_VERSION = 1
 UINT16_LIMIT = 65_535
@@ -88,29 +91,60 @@ class TokenWriter:
         self.close()
 
 
-def write_pieces(
-    pieces: Iterable[tuple[str, bool]], tokenizer: Tokenizer, writer: TokenWriter
-) -> None:
-    """Tokenize a stream of (text, ends_document) pieces in large batches, EOS after each doc."""
-    batch: list[tuple[str, bool]] = []
+@dataclass
+class TokenizationStats:
+    documents: int = 0
+    text_bytes: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        rate = self.text_bytes / 1e6 / max(self.seconds, 1e-9)
+        return (
+            f"Tokenized {self.documents:,} documents ({self.text_bytes / 1e6:,.1f} MB) into "
+            f"{self.tokens:,} tokens in {self.seconds:,.1f} s ({rate:,.1f} MB/s)"
+        )
+
+
+def tokenize_stream(
+    pieces: Iterable[tuple[str, bool, T]],
+    tokenizer: Tokenizer,
+    stats: TokenizationStats,
+    description: str = "Tokenizing",
+) -> Iterator[tuple[list[int], T]]:
+    """Tokenize (text, ends_document, tag) pieces in large batches, in order.
+
+    Yields (ids, tag) per piece, with EOS appended to the last piece of each document. Batches
+    of ~8 MB keep every core busy in the backends that encode with threads (tiktoken, 🤗
+    tokenizers). Progress goes to a bar and the totals into `stats`.
+    """
+    started = time.perf_counter()
+    with tqdm(desc=description, unit="B", unit_scale=True, mininterval=1.0) as progress:
+        for batch in batched_by_size(pieces, BATCH_CHARS):
+            encoded = tokenizer.encode_batch([text for text, _, _ in batch])
+            size = sum(len(text.encode()) for text, _, _ in batch)
+            for ids, (_, ends_document, tag) in zip(encoded, batch, strict=True):
+                if ends_document:
+                    ids.append(tokenizer.eos_id)
+                    stats.documents += 1
+                stats.tokens += len(ids)
+                yield ids, tag
+            stats.text_bytes += size
+            stats.seconds = time.perf_counter() - started
+            progress.update(size)
+
+
+def batched_by_size(items: Iterable[tuple[str, bool, T]], max_chars: int) -> Iterator[list]:
+    batch: list = []
     size = 0
-
-    def flush() -> None:
-        encoded = tokenizer.encode_batch([text for text, _ in batch])
-        for ids, (_, ends_document) in zip(encoded, batch, strict=True):
-            if ends_document:
-                ids.append(tokenizer.eos_id)
-                writer.documents += 1
-            writer.write(ids)
-
-    for piece in pieces:
-        batch.append(piece)
-        size += len(piece[0])
-        if size >= BATCH_CHARS:
-            flush()
+    for item in items:
+        batch.append(item)
+        size += len(item[0])
+        if size >= max_chars:
+            yield batch
             batch, size = [], 0
     if batch:
-        flush()
+        yield batch
 
 
 def load_or_build(
@@ -173,3 +207,16 @@ def remove_leftovers(folder: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
     if folder.exists():  # a folder whose meta.json does not match: not ours to trust
         shutil.rmtree(folder)
+
+
+def write_split(
+    path: Path, pieces: Iterable[tuple[str, bool]], tokenizer: Tokenizer, description: str
+) -> TokenizationStats:
+    """Tokenize a stream of (text, ends_document) pieces into the flat token file `path`."""
+    stats = TokenizationStats()
+    with TokenWriter(path, token_dtype(tokenizer.vocab_size)) as writer:
+        tagged = ((text, ends, None) for text, ends in pieces)
+        for ids, _ in tokenize_stream(tagged, tokenizer, stats, description):
+            writer.write(ids)
+    log.info("%s: %s", description, stats.summary())
+    return stats

@@ -6,11 +6,15 @@ scored on predicting each next one (x = window[:-1], y = window[1:]).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset
+
+log = logging.getLogger(__name__)
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # x, y: (B, T) int64 each
 
@@ -41,11 +45,6 @@ class RandomWindows(IterableDataset):
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        if len(tokens) < block_size + 1:
-            raise ValueError(
-                f"The training split has {len(tokens):,} tokens, fewer than one window of "
-                f"block_size + 1 = {block_size + 1}; give more text or a smaller block_size."
-            )
         self.tokens = tokens
         self.block_size = block_size
         self.batch_size = batch_size
@@ -55,20 +54,64 @@ class RandomWindows(IterableDataset):
         self.rank = rank
         self.world_size = world_size
 
+    def tokens_for_step(self, step: int) -> np.ndarray:
+        return self.tokens
+
     def batch(self, index: int) -> Batch:
         step, micro = divmod(index, self.accumulate)
+        tokens = self.tokens_for_step(step)
         global_batch = self.batch_size * self.accumulate * self.world_size
         rng = np.random.default_rng([self.seed, step])
-        starts = rng.integers(0, len(self.tokens) - self.block_size, size=global_batch)
+        starts = rng.integers(0, len(tokens) - self.block_size, size=global_batch)
         first = (micro * self.world_size + self.rank) * self.batch_size
         mine = starts[first : first + self.batch_size]
-        return windows_to_batch(np.stack([self.tokens[s : s + self.block_size + 1] for s in mine]))
+        return windows_to_batch(np.stack([tokens[s : s + self.block_size + 1] for s in mine]))
 
     def __iter__(self) -> Iterator[Batch]:
         index = self.start_index
         while True:
             yield self.batch(index)
             index += 1
+
+
+class EpochWindows(RandomWindows):
+    """Random windows from a stream that is too big to tokenize at once, one epoch at a time.
+
+    `epoch_tokens(e)` gives the tokens of epoch e (preparing them if needed). A step belongs to
+    epoch `step // steps_per_epoch`, so the batch is still a pure function of (seed, step, rank),
+    and the position in the stream is the step a checkpoint resumes from. While a step of epoch e
+    is served, epoch e + 1 is prepared in a background thread, so training does not wait for it.
+    """
+
+    def __init__(
+        self,
+        epoch_tokens: Callable[[int], np.ndarray],
+        steps_per_epoch: int,
+        **kwargs,
+    ) -> None:
+        super().__init__(tokens=np.empty(0, dtype=np.uint16), **kwargs)
+        self.epoch_tokens = epoch_tokens
+        self.steps_per_epoch = steps_per_epoch
+        self.prefetching: dict[int, threading.Thread] = {}
+
+    def tokens_for_step(self, step: int) -> np.ndarray:
+        epoch = step // self.steps_per_epoch
+        self.prefetch(epoch + 1)
+        return self.epoch_tokens(epoch)
+
+    def prefetch(self, epoch: int) -> None:
+        if epoch not in self.prefetching:
+            thread = threading.Thread(
+                target=self.prepare_quietly, args=(epoch,), name=f"epoch-{epoch}", daemon=True
+            )
+            self.prefetching[epoch] = thread
+            thread.start()
+
+    def prepare_quietly(self, epoch: int) -> None:
+        try:
+            self.epoch_tokens(epoch)
+        except Exception as error:  # raised again, in the foreground, when the epoch is needed
+            log.warning("Preparing epoch %d ahead of time failed: %s", epoch, error)
 
 
 class SequentialWindows(Dataset):

@@ -1,0 +1,26 @@
+"""prepare(cfg): download and tokenize a dataset without training (scripts/prepare_data.py).
+
+A cluster user runs it on a machine with internet; training on compute nodes without it then
+finds the tokenized cache by its fingerprint, which is computed from the config alone.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from tinylm.data.datamodule import TokenDataModule
+
+log = logging.getLogger(__name__)
+
+
+def prepare(cfg: DictConfig) -> TokenDataModule:
+    datamodule: TokenDataModule = instantiate(cfg.data, _convert_="all")
+    datamodule.prepare_data()
+    datamodule.setup()
+    datamodule.prepare_ahead(cfg.epochs)
+    log.info(f"Ready: {datamodule.describe()}")
+    log.info(f"Tokenizer: {datamodule.tokenizer.describe()}")
+    return datamodule

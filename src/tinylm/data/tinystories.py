@@ -1,0 +1,133 @@
+"""TinyStories (Eldan & Li, 2023): `data=tinystories`.
+
+Loaded with `datasets.load_dataset` from `roneneldan/TinyStories` — or from a local folder laid out
+like that repository — with its own train and validation splits:
+
+- variant `v1`: the original stories, `data/{train,validation}-*.parquet`, column `text`;
+- variant `v2`: the GPT-4-only stories, `TinyStoriesV2-GPT4-{train,valid}.txt`, where a line
+  holding only `<|endoftext|>` ends each story.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from tinylm.data.datamodule import TokenDataModule
+from tinylm.data.hub import hub_errors_explained, is_local
+from tinylm.data.text_files import files_fingerprint
+from tinylm.data.token_cache import write_split
+from tinylm.errors import DataError
+from tinylm.tokenizers import EOS_TEXT, Tokenizer, build_tokenizer
+
+VARIANT_FILES = {
+    "v1": {"train": "data/train-*.parquet", "validation": "data/validation-*.parquet"},
+    "v2": {"train": "TinyStoriesV2-GPT4-train.txt", "validation": "TinyStoriesV2-GPT4-valid.txt"},
+}
+SPLITS = {"train": "train", "val": "validation"}  # our split name -> the dataset's
+
+
+class TinyStoriesDataModule(TokenDataModule):
+    name = "tinystories"
+
+    def __init__(
+        self,
+        path: str = "roneneldan/TinyStories",
+        variant: str = "v1",
+        revision: str = "main",
+        max_train_docs: int | None = None,
+        max_val_docs: int | None = None,
+        hf_cache_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if variant not in VARIANT_FILES:
+            raise DataError(f"data.variant must be one of {list(VARIANT_FILES)}, not {variant!r}.")
+        for name, value in (("max_train_docs", max_train_docs), ("max_val_docs", max_val_docs)):
+            if value is not None and value < 1:
+                raise DataError(f"data.{name} must be a positive number of stories, or null.")
+        self.path = path
+        self.variant = variant
+        self.revision = revision
+        self.max_docs = {"train": max_train_docs, "val": max_val_docs}
+        self.hf_cache_dir = hf_cache_dir
+
+    def source_fingerprint(self) -> dict:
+        fingerprint = {
+            "kind": "tinystories",
+            "path": self.path,
+            "variant": self.variant,
+            "max_docs": self.max_docs,
+        }
+        if is_local(self.path):
+            files = sorted(p for p in Path(self.path).expanduser().rglob("*") if p.is_file())
+            fingerprint["files"] = files_fingerprint(files)
+        else:
+            fingerprint["revision"] = self.revision
+        return fingerprint
+
+    def build(self, folder: Path) -> tuple[Tokenizer, dict]:
+        stories = {split: self.load_split(split) for split in SPLITS}
+        tokenizer = build_tokenizer(
+            self.tokenizer_spec,
+            lambda: (text for text, _ in self.pieces(stories["train"])),
+            lambda: (text for text, _ in self.pieces(stories["val"])),
+        )
+        counts = {"splits": {}, "documents": 0}
+        for split in SPLITS:
+            stats = write_split(
+                folder / f"{split}.bin",
+                self.pieces(stories[split]),
+                tokenizer,
+                f"Tokenizing TinyStories {self.variant} {split}",
+            )
+            counts["splits"][split] = {"tokens": stats.tokens, "documents": stats.documents}
+            counts["documents"] += stats.documents
+        return tokenizer, counts
+
+    def load_split(self, split: str) -> datasets.Dataset:
+        with hub_errors_explained(self.path):
+            dataset = datasets.load_dataset(
+                self.path,
+                data_files=VARIANT_FILES[self.variant],
+                split=SPLITS[split],
+                revision=None if is_local(self.path) else self.revision,
+                cache_dir=self.hf_cache_dir,
+                num_proc=None if self.variant == "v2" else os.cpu_count(),
+            )
+        if "text" not in dataset.column_names:
+            raise DataError(f"{self.path} has no 'text' column (columns: {dataset.column_names}).")
+        if self.variant == "v1" and self.max_docs[split] is not None:
+            dataset = dataset.select(range(min(self.max_docs[split], len(dataset))))
+        return dataset
+
+    def pieces(self, dataset: datasets.Dataset) -> Iterator[tuple[str, bool]]:
+        """The stories of a split as (text, ends_document) pieces, at most max_docs of them."""
+        texts = (text for batch in dataset.iter(batch_size=1024) for text in batch["text"])
+        if self.variant == "v1":
+            yield from ((text, True) for text in texts)
+            return
+        limit = self.max_docs["train" if dataset.split == SPLITS["train"] else "val"]
+        yield from ((story, True) for story in stories_from_lines(texts, limit))
+
+
+def stories_from_lines(lines: Iterator[str], limit: int | None) -> Iterator[str]:
+    """Rejoin the lines of a TinyStories .txt file into stories (ended by <|endoftext|>)."""
+    story: list[str] = []
+    count = 0
+    for line in lines:
+        if line.strip() != EOS_TEXT:
+            story.append(line)
+            continue
+        if any(part.strip() for part in story):
+            yield "\n".join(story).strip("\n")
+            count += 1
+            if limit is not None and count >= limit:
+                return
+        story = []
+    if any(part.strip() for part in story):
+        yield "\n".join(story).strip("\n")
