@@ -70,3 +70,17 @@ def test_unknown_kinds_are_refused():
         build_tokenizer({"kind": "sentencepiece"}, training_text=None)
     with pytest.raises(TokenizerError, match="unknown kind"):
         tokenizer_from_state({"kind": "sentencepiece"})
+
+
+def test_tiktoken_without_its_files_and_without_network_says_what_to_do(tmp_path, monkeypatch):
+    import tiktoken.load
+    import tiktoken.registry
+
+    def offline(url):
+        raise ConnectionError(f"cannot reach {url}")
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))  # an empty cache
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})  # nothing loaded in this process
+    monkeypatch.setattr(tiktoken.load, "read_file", offline)
+    with pytest.raises(TokenizerError, match=r"downloading them failed.*TIKTOKEN_CACHE_DIR"):
+        build_tokenizer({"kind": "tiktoken", "encoding": "gpt2"}, training_text=None)

@@ -60,7 +60,10 @@ def test_a_tiny_model_learns_and_leaves_checkpoints_metrics_and_a_curve(tmp_path
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, story_file):
     common = (*TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=30",
               "trainer.val_check_interval=1000", "optimizer.warmup_steps=5")  # fmt: skip
-    train(compose_train(tmp_path / "whole", *common))
+    train(compose_train(tmp_path / "whole", *common,
+                        "callbacks.periodic_checkpoint.every_n_train_steps=10"))  # fmt: skip
+    kept = sorted(p.name for p in (tmp_path / "whole" / "run" / "checkpoints").glob("step*"))
+    assert kept == ["step0000010.ckpt", "step0000020.ckpt", "step0000030.ckpt"]
 
     stop = ("+callbacks.stop._target_=tests.training.callbacks_for_tests.StopAtStep",
             "+callbacks.stop.step=13")  # fmt: skip
