@@ -58,9 +58,12 @@ class TokenizedCache:
         state = json.loads((folder / "tokenizer.json").read_text())
         return cls(folder, meta, tokenizer_from_state(state))
 
-    def tokens(self, split: str) -> np.memmap:
+    def tokens(self, split: str) -> np.ndarray:
         """The split's token ids, memory-mapped: nothing is read until it is indexed."""
-        return np.memmap(self.folder / f"{split}.bin", dtype=self.meta["dtype"], mode="r")
+        path = self.folder / f"{split}.bin"
+        if path.stat().st_size == 0:  # an empty file cannot be mapped
+            return np.empty(0, dtype=self.meta["dtype"])
+        return np.memmap(path, dtype=self.meta["dtype"], mode="r")
 
     @property
     def key(self) -> str:
@@ -68,13 +71,12 @@ class TokenizedCache:
 
 
 class TokenWriter:
-    """Appends token ids to a flat binary file, counting tokens and documents."""
+    """Appends token ids to a flat binary file, counting them."""
 
     def __init__(self, path: Path, dtype: np.dtype) -> None:
         self.handle = open(path, "wb")  # noqa: SIM115 (closed by close() / __exit__)
         self.dtype = dtype
         self.tokens = 0
-        self.documents = 0
 
     def write(self, ids: Iterable[int] | np.ndarray) -> None:
         array = np.asarray(ids, dtype=self.dtype)
