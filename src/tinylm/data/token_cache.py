@@ -19,7 +19,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -51,6 +51,7 @@ class TokenizedCache:
     folder: Path
     meta: dict
     tokenizer: Tokenizer
+    _mapped: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, folder: Path) -> TokenizedCache:
@@ -59,11 +60,14 @@ class TokenizedCache:
         return cls(folder, meta, tokenizer_from_state(state))
 
     def tokens(self, split: str) -> np.ndarray:
-        """The split's token ids, memory-mapped: nothing is read until it is indexed."""
-        path = self.folder / f"{split}.bin"
-        if path.stat().st_size == 0:  # an empty file cannot be mapped
-            return np.empty(0, dtype=self.meta["dtype"])
-        return np.memmap(path, dtype=self.meta["dtype"], mode="r")
+        """The split's token ids, memory-mapped (once): nothing is read until it is indexed."""
+        if split not in self._mapped:
+            path = self.folder / f"{split}.bin"
+            if path.stat().st_size == 0:  # an empty file cannot be mapped
+                self._mapped[split] = np.empty(0, dtype=self.meta["dtype"])
+            else:
+                self._mapped[split] = np.memmap(path, dtype=self.meta["dtype"], mode="r")
+        return self._mapped[split]
 
     @property
     def key(self) -> str:
