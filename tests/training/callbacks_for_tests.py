@@ -1,5 +1,7 @@
 """Callbacks that tests add through the config (`+callbacks.NAME._target_=...`)."""
 
+import os
+
 import torch
 from lightning.pytorch.callbacks import Callback
 
@@ -21,3 +23,19 @@ class SaveInitialWeights(Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         torch.save(pl_module.model.state_dict(), self.path)
+
+
+class RecordBatches(Callback):
+    """Saves the inputs of every training micro-batch this rank trained on to
+    `<folder>/rank<global rank>.pt`, a tensor (micro-batches, batch, block)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.inputs: list[torch.Tensor] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.inputs.append(batch[0].cpu())
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        os.makedirs(self.folder, exist_ok=True)
+        torch.save(torch.stack(self.inputs), f"{self.folder}/rank{trainer.global_rank}.pt")

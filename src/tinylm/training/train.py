@@ -15,6 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from tinylm.data import TokenDataModule
 from tinylm.model import GPTConfig
 from tinylm.training.callbacks import LossCurve
+from tinylm.training.hardware import (
+    apply_global_batch,
+    process_count,
+    refuse_relaunch_inside_sweep,
+)
 from tinylm.training.module import GPTLightningModule
 from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
 
@@ -48,6 +53,9 @@ def train(cfg: DictConfig) -> float:
         callbacks=list(instantiate_dict(cfg.get("callbacks")).values()),
         default_root_dir=str(output_dir),
     )
+    refuse_relaunch_inside_sweep(trainer)
+    if datamodule.global_batch_size is not None:
+        apply_global_batch(trainer, datamodule.global_batch_size, datamodule.batch_size)
     report_start(cfg, module, datamodule, trainer, output_dir)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     return report_end(trainer)
@@ -55,11 +63,12 @@ def train(cfg: DictConfig) -> float:
 
 def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) -> None:
     model = module.model
+    processes = process_count(trainer)
     tokens_per_step = (
         datamodule.batch_size
         * model.config.block_size
         * trainer.accumulate_grad_batches
-        * trainer.world_size
+        * processes
     )
     info(f"Run folder: {output_dir.resolve()}")
     info(f"Data: {datamodule.describe()}")
@@ -73,7 +82,7 @@ def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) 
     info(
         f"Tokens per optimizer step: {tokens_per_step:,} = batch {datamodule.batch_size}"
         f" × context {model.config.block_size} × accumulation {trainer.accumulate_grad_batches}"
-        f" × devices {trainer.world_size}; {trainer.max_steps:,} steps"
+        f" × devices {processes}; {trainer.max_steps:,} steps"
     )
     if cfg.get("ckpt_path"):
         info(f"Resuming from {cfg.ckpt_path}")
