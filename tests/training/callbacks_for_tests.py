@@ -3,6 +3,7 @@
 import os
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import Callback
 
 
@@ -39,3 +40,15 @@ class RecordBatches(Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         os.makedirs(self.folder, exist_ok=True)
         torch.save(torch.stack(self.inputs), f"{self.folder}/rank{trainer.global_rank}.pt")
+
+
+class DivergeInSweepJob(Callback):
+    """Makes the weights NaN before training in the sweep job numbered `job`: a diverged run."""
+
+    def __init__(self, job: int) -> None:
+        self.job = job
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if HydraConfig.get().job.num == self.job:
+            with torch.no_grad():
+                pl_module.model.ln_f.weight.fill_(float("nan"))

@@ -121,7 +121,7 @@ def test_ddp_on_two_cpu_processes_trains_like_one_process_with_the_same_global_b
         f"best-step{steps:07d}-val{val_losses(run)[-1]:.4f}.ckpt", "last.ckpt"
     ]  # fmt: skip
     assert len(val_losses(run)) == 2  # one row per validation, not one per rank
-    assert len(list(run.rglob("config.yaml"))) == 1
+    assert len(list(run.rglob("result.json"))) == 1 and len(list(run.rglob("config.yaml"))) == 1
 
     # The same batches and averaged gradients: the same weights and loss after k steps.
     single_run, ddp_run = checkpoint_weights(single / "run"), checkpoint_weights(run)

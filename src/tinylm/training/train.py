@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -27,8 +28,21 @@ log = logging.getLogger(__name__)
 info = rank_zero_only(log.info)
 
 
+@dataclass
+class TrainingResult:
+    best_val_loss: float  # nan when no validation ran, inf when every one was NaN
+    final_val_loss: float
+    steps: int  # optimizer steps taken, counting those before a resume
+    best_checkpoint: str | None
+
+
 def train(cfg: DictConfig) -> float:
     """Train as `cfg` says; return the best val/loss (what sweepers minimise)."""
+    return fit(cfg).best_val_loss
+
+
+def fit(cfg: DictConfig) -> TrainingResult:
+    """Train as `cfg` says; return what the run reached."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     output_dir = Path(cfg.paths.output_dir)
 
@@ -88,7 +102,7 @@ def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) 
         info(f"Resuming from {cfg.ckpt_path}")
 
 
-def report_end(trainer: L.Trainer) -> float:
+def report_end(trainer: L.Trainer) -> TrainingResult:
     final = trainer.callback_metrics.get("val/loss")
     final_loss = float(final) if final is not None else math.nan
     best_loss, best_path = final_loss, None
@@ -104,4 +118,4 @@ def report_end(trainer: L.Trainer) -> float:
     for callback in trainer.callbacks:
         if isinstance(callback, LossCurve) and callback.path.exists():
             info(f"Loss curve: {callback.path}")
-    return best_loss
+    return TrainingResult(best_loss, final_loss, trainer.global_step, best_path)
