@@ -9,6 +9,7 @@ import torch
 from omegaconf import OmegaConf
 
 from tests.conftest import run_train_script
+from tests.experiments.wandb_files import environment_without_api_key, offline_run
 
 TINY_SWEEP = ("model=tiny", "tokenizer=char", "data=text", "trainer.max_steps=6",
               "trainer.val_check_interval=3", "trainer.limit_val_batches=2",
@@ -19,6 +20,7 @@ def sweep(tmp_path, story_file, *args):
     result = run_train_script(
         "-m", *TINY_SWEEP, f"data.path={story_file}", f"paths.log_dir={tmp_path / 'logs'}",
         f"paths.cache_dir={tmp_path / 'cache'}", *args, cwd=tmp_path,
+        env=environment_without_api_key(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (folder,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
@@ -40,12 +42,17 @@ def last_val_loss(job_folder) -> float:
 def test_a_multirun_trains_each_job_in_its_own_folder_and_ends_with_a_sorted_summary(
     tmp_path, story_file
 ):
-    result, folder = sweep(tmp_path, story_file, "optimizer.lr=1e-3,1e-2")
+    result, folder = sweep(tmp_path, story_file, "logger=many", "optimizer.lr=1e-3,1e-2")
 
     for job, lr in (("0", 1e-3), ("1", 1e-2)):
         checkpoint = torch.load(folder / job / "checkpoints" / "last.ckpt", weights_only=True)
         assert checkpoint["hyper_parameters"]["optimizer"]["lr"] == lr
         assert checkpoint["global_step"] == 6
+        # wandb: one run per job, named by its overrides, grouped by the sweep for comparing.
+        _, records = offline_run(folder / job)
+        (run,) = [record.run for record in records if record.HasField("run")]
+        assert run.run_group == folder.name
+        assert f"optimizer.lr={lr:g}" in run.display_name and "paths." not in run.display_name
     rows = summary_rows(folder)
     assert sorted(row["overrides"] for row in rows) == ["optimizer.lr=0.001", "optimizer.lr=0.01"]
     losses = [float(row["best_val_loss"]) for row in rows]

@@ -14,6 +14,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from tinylm.data import TokenDataModule
+from tinylm.experiments.wandb_logging import finish_wandb_run
 from tinylm.model import GPTConfig
 from tinylm.training.callbacks import LossCurve
 from tinylm.training.hardware import (
@@ -71,7 +72,17 @@ def fit(cfg: DictConfig) -> TrainingResult:
     if datamodule.global_batch_size is not None:
         apply_global_batch(trainer, datamodule.global_batch_size, datamodule.batch_size)
     report_start(cfg, module, datamodule, trainer, output_dir)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    completed = False
+    try:
+        for logger in trainer.loggers:  # the whole resolved config, next to the module's hparams
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
+        )
+        completed = True
+    finally:
+        # Closed here, so that the next job of a sweep run in this process starts its own.
+        finish_wandb_run(trainer.loggers, failed=not completed)
     return report_end(trainer)
 
 
