@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from tests.conftest import run_train_script
 from tests.experiments.wandb_files import environment_without_api_key, offline_run
+from tinylm.experiments.compare import compare
 
 TINY_SWEEP = ("model=tiny", "tokenizer=char", "data=text", "trainer.max_steps=6",
               "trainer.val_check_interval=3", "trainer.limit_val_batches=2",
@@ -65,6 +66,13 @@ def test_a_multirun_trains_each_job_in_its_own_folder_and_ends_with_a_sorted_sum
     markdown = (folder / "summary.md").read_text()
     assert "2 jobs: 2 completed, 0 failed." in markdown
     assert markdown in result.stdout  # printed as well
+
+    # scripts/compare.py on the sweep folder: the same runs, in the same order, on one PNG.
+    table = compare([str(folder)], tmp_path / "val_loss.png")
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == [
+        row["overrides"] for row in rows
+    ]
+    assert (tmp_path / "val_loss.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow
