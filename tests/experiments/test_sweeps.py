@@ -106,6 +106,7 @@ def test_an_optuna_search_fails_a_diverged_trial_writes_the_best_and_resumes(tmp
 
     diverged = json.loads((folder / "0" / "result.json").read_text())
     assert diverged["status"] == "failed" and "no finite val/loss" in diverged["error"]
+    assert diverged["steps"] == 3  # stopped at its first (NaN) validation, not after all 6
     completed = json.loads((folder / "1" / "result.json").read_text())
     best = OmegaConf.load(folder / "optimization_results.yaml")
     assert best.best_value == pytest.approx(completed["best_val_loss"])
