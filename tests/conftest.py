@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -98,3 +100,16 @@ def compose_train(tmp_path: Path, *overrides: str) -> DictConfig:
                 *overrides,
             ],
         )
+
+
+def run_train_script(
+    *args: str, cwd: Path, timeout: int = 600, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess:
+    """`python scripts/train.py <args>` in a subprocess, as a user would start it, with the
+    repository on the path (configs may name test callbacks) and `env` changed (None: unset)."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), *args],
+        capture_output=True, text=True, cwd=cwd, timeout=timeout,
+        env={name: value for name, value in environment.items() if value is not None},
+    )  # fmt: skip

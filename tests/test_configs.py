@@ -13,7 +13,7 @@ from tinylm.data import TokenDataModule
 from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
 
 GROUPS = ["model", "data", "tokenizer", "optimizer", "hardware", "logger", "callbacks", "paths",
-          "experiment", "debug"]  # fmt: skip
+          "experiment", "hparams_search", "debug"]  # fmt: skip
 OPTIONS = [
     (group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))
 ]
@@ -58,3 +58,28 @@ def test_the_prepare_data_config_composes_with_the_same_data_settings(tmp_path):
 def test_auto_hardware_trains_in_32_bit_without_a_gpu(tmp_path):
     cfg = compose_train(tmp_path, "hardware=auto", "data.path=corpus.txt")
     assert trainer_kwargs(cfg)["precision"] == "32-true"
+
+
+def test_the_slurm_launcher_composes_and_sizes_jobs_from_the_hardware(tmp_path):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            ["hydra/launcher=slurm", "hardware=ddp", "hardware.devices=4",
+             "hardware.num_nodes=2", "data.path=corpus.txt", f"paths.log_dir={tmp_path}"],
+            return_hydra_config=True,
+        )  # fmt: skip
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
+    assert launcher.submitit_folder.startswith(f"{tmp_path}/train/multiruns/")
+
+
+def test_the_optuna_search_is_a_sweep_over_the_documented_parameters(tmp_path):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", ["hparams_search=optuna", "data.path=corpus.txt"],
+                      return_hydra_config=True)  # fmt: skip
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    assert cfg.hydra.sweeper._target_.endswith("optuna_sweeper.OptunaSweeper")
+    assert set(cfg.hydra.sweeper.params) == {
+        "optimizer.lr", "optimizer.weight_decay", "optimizer.warmup_steps", "data.batch_size"
+    }  # fmt: skip

@@ -1,6 +1,9 @@
 """Callbacks that tests add through the config (`+callbacks.NAME._target_=...`)."""
 
+import os
+
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import Callback
 
 
@@ -21,3 +24,31 @@ class SaveInitialWeights(Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         torch.save(pl_module.model.state_dict(), self.path)
+
+
+class RecordBatches(Callback):
+    """Saves the inputs of every training micro-batch this rank trained on to
+    `<folder>/rank<global rank>.pt`, a tensor (micro-batches, batch, block)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.inputs: list[torch.Tensor] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.inputs.append(batch[0].cpu())
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        os.makedirs(self.folder, exist_ok=True)
+        torch.save(torch.stack(self.inputs), f"{self.folder}/rank{trainer.global_rank}.pt")
+
+
+class DivergeInSweepJob(Callback):
+    """Makes the weights NaN before training in the sweep job numbered `job`: a diverged run."""
+
+    def __init__(self, job: int) -> None:
+        self.job = job
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if HydraConfig.get().job.num == self.job:
+            with torch.no_grad():
+                pl_module.model.ln_f.weight.fill_(float("nan"))

@@ -2,13 +2,11 @@
 
 import csv
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT, compose_train
+from tests.conftest import compose_train, run_train_script
 from tinylm.training import train
 
 TINY_CHAR = ("model=tiny", "data=text", "tokenizer=char", "logger=csv")
@@ -116,16 +114,9 @@ def test_gradient_clipping_bounds_the_update(tmp_path, story_file):
     assert clipped == pytest.approx(0.01, rel=1e-3)
 
 
-def run_script(*args, cwd):
-    return subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), *args],
-        capture_output=True, text=True, cwd=cwd, timeout=600,
-    )  # fmt: skip
-
-
 @pytest.mark.slow
 def test_the_train_script_runs_the_documented_command(tmp_path, story_file):
-    result = run_script(
+    result = run_train_script(
         "model=tiny", "tokenizer=char", "data=text", f"data.path={story_file}",
         "trainer.max_steps=60", "trainer.val_check_interval=30", f"paths.log_dir={tmp_path}",
         f"paths.cache_dir={tmp_path / 'cache'}", "callbacks.progress_bar=null",
@@ -141,7 +132,7 @@ def test_the_train_script_runs_the_documented_command(tmp_path, story_file):
 
 
 def test_a_missing_data_path_is_one_clear_error(tmp_path):
-    result = run_script(
+    result = run_train_script(
         "model=tiny", "data=text", f"data.path={tmp_path / 'nope.txt'}",
         f"paths.log_dir={tmp_path}", cwd=tmp_path,
     )  # fmt: skip

@@ -25,6 +25,9 @@ class TokenDataModule(L.LightningDataModule):
     into a cache folder (`build`). Training batches come from `RandomWindows`; the number of
     training batches consumed so far is saved in checkpoints (`state_dict`), so a resumed run
     continues with the batch an uninterrupted run would have trained on next.
+
+    `batch_size` is the micro-batch of one process; `global_batch_size` (optional) is the batch
+    of one optimizer step over all processes, from which train() derives the accumulation.
     """
 
     name = "data"
@@ -36,11 +39,13 @@ class TokenDataModule(L.LightningDataModule):
         batch_size: int,
         cache_dir: str,
         seed: int = 1337,
+        global_batch_size: int | None = None,
     ) -> None:
         super().__init__()
         self.tokenizer_spec = dict(tokenizer)
         self.block_size = block_size
         self.batch_size = batch_size
+        self.global_batch_size = global_batch_size
         self.cache_dir = cache_dir
         self.seed = seed
         self.cache: TokenizedCache | None = None

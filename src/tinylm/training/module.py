@@ -59,10 +59,12 @@ class GPTLightningModule(L.LightningModule):
         self.val_acc.update((logits.argmax(dim=-1) == y).float().mean(), weight=y.numel())
 
     def on_validation_epoch_end(self) -> None:
+        # compute() has already averaged over all devices; sync_dist=True says so to Lightning
+        # (which warns otherwise) at the cost of averaging identical numbers once more.
         loss = self.val_loss.compute()
-        self.log("val/loss", loss, prog_bar=True)
-        self.log("val/ppl", torch.exp(loss))
-        self.log("val/acc", self.val_acc.compute())
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True)
+        self.log("val/ppl", torch.exp(loss), sync_dist=True)
+        self.log("val/acc", self.val_acc.compute(), sync_dist=True)
         self.val_loss.reset()
         self.val_acc.reset()
 

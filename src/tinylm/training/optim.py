@@ -17,12 +17,15 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Decay matrices (Linear and embedding weights), never biases or LayerNorm gains.
 
     Shrinking a bias or a gain towards zero does not make the model simpler, it only fights
-    the normalisation; decay is a prior on the matrices that mix features.
+    the normalisation; decay is a prior on the matrices that mix features. They are found by
+    layer type rather than by shape because under FSDP (hardware=fsdp) the optimizer is built
+    after sharding, when every parameter is a flat 1-D view of its shard.
     """
+    matrices = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear | nn.Embedding)}
     params = [p for p in model.parameters() if p.requires_grad]
     return [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        {"params": [p for p in params if id(p) in matrices], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in matrices], "weight_decay": 0.0},
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -13,8 +14,14 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from tinylm.data import TokenDataModule
+from tinylm.experiments.wandb_logging import finish_wandb_run
 from tinylm.model import GPTConfig
 from tinylm.training.callbacks import LossCurve
+from tinylm.training.hardware import (
+    apply_global_batch,
+    process_count,
+    refuse_relaunch_inside_sweep,
+)
 from tinylm.training.module import GPTLightningModule
 from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
 
@@ -22,8 +29,21 @@ log = logging.getLogger(__name__)
 info = rank_zero_only(log.info)
 
 
+@dataclass
+class TrainingResult:
+    best_val_loss: float  # nan when no validation ran, inf when every one was NaN
+    final_val_loss: float
+    steps: int  # optimizer steps taken, counting those before a resume
+    best_checkpoint: str | None
+
+
 def train(cfg: DictConfig) -> float:
     """Train as `cfg` says; return the best val/loss (what sweepers minimise)."""
+    return fit(cfg).best_val_loss
+
+
+def fit(cfg: DictConfig) -> TrainingResult:
+    """Train as `cfg` says; return what the run reached."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     output_dir = Path(cfg.paths.output_dir)
 
@@ -48,18 +68,32 @@ def train(cfg: DictConfig) -> float:
         callbacks=list(instantiate_dict(cfg.get("callbacks")).values()),
         default_root_dir=str(output_dir),
     )
+    refuse_relaunch_inside_sweep(trainer)
+    if datamodule.global_batch_size is not None:
+        apply_global_batch(trainer, datamodule.global_batch_size, datamodule.batch_size)
     report_start(cfg, module, datamodule, trainer, output_dir)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    completed = False
+    try:
+        for logger in trainer.loggers:  # the whole resolved config, next to the module's hparams
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
+        )
+        completed = True
+    finally:
+        # Closed here, so that the next job of a sweep run in this process starts its own.
+        finish_wandb_run(trainer.loggers, failed=not completed)
     return report_end(trainer)
 
 
 def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) -> None:
     model = module.model
+    processes = process_count(trainer)
     tokens_per_step = (
         datamodule.batch_size
         * model.config.block_size
         * trainer.accumulate_grad_batches
-        * trainer.world_size
+        * processes
     )
     info(f"Run folder: {output_dir.resolve()}")
     info(f"Data: {datamodule.describe()}")
@@ -73,13 +107,13 @@ def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) 
     info(
         f"Tokens per optimizer step: {tokens_per_step:,} = batch {datamodule.batch_size}"
         f" × context {model.config.block_size} × accumulation {trainer.accumulate_grad_batches}"
-        f" × devices {trainer.world_size}; {trainer.max_steps:,} steps"
+        f" × devices {processes}; {trainer.max_steps:,} steps"
     )
     if cfg.get("ckpt_path"):
         info(f"Resuming from {cfg.ckpt_path}")
 
 
-def report_end(trainer: L.Trainer) -> float:
+def report_end(trainer: L.Trainer) -> TrainingResult:
     final = trainer.callback_metrics.get("val/loss")
     final_loss = float(final) if final is not None else math.nan
     best_loss, best_path = final_loss, None
@@ -95,4 +129,4 @@ def report_end(trainer: L.Trainer) -> float:
     for callback in trainer.callbacks:
         if isinstance(callback, LossCurve) and callback.path.exists():
             info(f"Loss curve: {callback.path}")
-    return best_loss
+    return TrainingResult(best_loss, final_loss, trainer.global_step, best_path)

@@ -22,11 +22,14 @@ def instantiate_dict(group: DictConfig | None) -> dict[str, Any]:
 
 
 def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
-    """`trainer.*` and `hardware.*` merged: Lightning's Trainer takes both."""
+    """`trainer.*` and `hardware.*` merged: Lightning's Trainer takes both. The strategy is a
+    name (`ddp`) or, for one with settings (`hardware=fsdp`), a `_target_` to instantiate."""
     kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     hardware = OmegaConf.to_container(cfg.hardware, resolve=True)
     if hardware.get("precision") is None:
         hardware["precision"] = default_precision(hardware.get("accelerator", "auto"))
+    if isinstance(hardware.get("strategy"), dict):
+        hardware["strategy"] = instantiate(hardware["strategy"])
     return {**kwargs, **hardware}
 
 

@@ -1,0 +1,1 @@
+"""Experiments: unshared run folders, sweep jobs and their summary, wandb, run comparison."""

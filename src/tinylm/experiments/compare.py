@@ -1,0 +1,105 @@
+"""Compare runs offline: the validation-loss curves of every run on one PNG, and a table.
+
+    python scripts/compare.py outputs/train/multiruns/<sweep> outputs/train/runs/<run> ...
+
+A folder is a run when it holds csv/metrics.csv (the CSV logger's, on by default); any other
+folder is searched for runs, so a sweep folder stands for all of its jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # draw to files; no window, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from tinylm.errors import TinyLMError  # noqa: E402
+from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides  # noqa: E402
+
+METRICS = Path("csv") / "metrics.csv"
+HEADER = ["run", "best val/loss", "at step", "final val/loss", "folder"]
+
+
+@dataclass
+class Run:
+    folder: Path
+    overrides: list[str]
+    val: list[tuple[int, float]]  # (optimizer step, val/loss)
+
+    @property
+    def best(self) -> tuple[int, float] | None:
+        return min(self.val, key=lambda point: point[1]) if self.val else None
+
+
+def find_runs(folders: list[str]) -> list[Run]:
+    runs = []
+    for name in folders:
+        folder = Path(name)
+        if not folder.is_dir():
+            raise TinyLMError(f"{name} is not a folder; give run or sweep folders.")
+        metrics = [folder / METRICS] if (folder / METRICS).is_file() else folder.rglob(str(METRICS))
+        runs += [read_run(path.parent.parent) for path in sorted(metrics)]
+    if not runs:
+        raise TinyLMError(
+            f"No run with {METRICS} under {', '.join(folders)}; compare reads the CSV logger's "
+            "metrics (logger=csv or logger=many)."
+        )
+    return runs
+
+
+def read_run(folder: Path) -> Run:
+    with open(folder / METRICS) as handle:
+        # Lightning logs a validation with the number of optimizer steps before the last one;
+        # + 1 is the step the weights were validated at, as in the run's loss_curve.png.
+        val = [(int(row["step"]) + 1, float(row["val/loss"]))
+               for row in csv.DictReader(handle) if row.get("val/loss")]  # fmt: skip
+    overrides_file = folder / ".hydra" / "overrides.yaml"
+    overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+    return Run(folder, overrides, val)
+
+
+def compare(folders: list[str], output: Path) -> str:
+    """Draw every run's val/loss against the step into `output`; return the table."""
+    runs = sorted(find_runs(folders), key=lambda r: r.best[1] if r.best else float("inf"))
+    # A run is named by the overrides that set it apart from the others, else by its folder.
+    differences = varying_overrides([run.overrides for run in runs]) if len(runs) > 1 else [[]]
+    labels = [
+        " ".join(diff) or run.folder.name for diff, run in zip(differences, runs, strict=True)
+    ]
+
+    figure, axes = plt.subplots(figsize=(9, 5.5))
+    for run, label in zip(runs, labels, strict=True):
+        if run.val:
+            axes.plot(*zip(*run.val, strict=True), "o-", markersize=3, label=label)
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("validation loss (nats/token)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=120)
+    plt.close(figure)
+
+    rows = []
+    for run, label in zip(runs, labels, strict=True):
+        step, loss = run.best or ("-", None)
+        final = run.val[-1][1] if run.val else None
+        rows.append([label, loss_text(loss), str(step), loss_text(final), str(run.folder)])
+    return markdown_table(HEADER, rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Validation-loss curves of runs on one PNG, and a table of their results."
+    )
+    parser.add_argument("folders", nargs="+", help="run folders, or folders holding runs (sweeps)")
+    parser.add_argument("--output", type=Path, default=Path("val_loss.png"), help="the PNG")
+    args = parser.parse_args(argv)
+    print(compare(args.folders, args.output))
+    print(f"\nValidation loss curves: {args.output}")

@@ -1,0 +1,86 @@
+"""The train script's job: train, and record how it went in <run folder>/result.json.
+
+In a sweep (Hydra multirun) one job's failure must not end the others. Hydra's basic sweeper
+re-raises a failed job's exception once its batch is done, which also skips the summary at the
+end, and the Optuna sweeper stops at a failed trial. So in a sweep a job that raises, or whose
+val/loss is not a number (a diverged run), is logged with its traceback, recorded as failed,
+and returns None: no objective value, which the Optuna sweeper records as a failed trial before
+sampling the next. Outside a sweep the exception reaches the entry point as before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
+
+from tinylm.training.train import fit
+from tinylm.utils.cli import find_user_error
+
+log = logging.getLogger(__name__)
+RESULT_FILE = "result.json"
+COMPLETED, FAILED = "completed", "failed"
+
+
+def train_job(cfg: DictConfig) -> float | None:
+    """Train as `cfg` says; return the best val/loss, or None for a failed job of a sweep."""
+    started = time.perf_counter()
+    record: dict[str, Any] = {
+        "job": HydraConfig.get().job.num if in_sweep() else None,
+        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        "folder": str(Path(cfg.paths.output_dir).resolve()),
+    }
+    try:
+        result = fit(cfg)
+    except Exception as error:
+        user_error = find_user_error(error)
+        record.update(status=FAILED, error=str(user_error or f"{type(error).__name__}: {error}"))
+        record["seconds"] = round(time.perf_counter() - started, 1)
+        write_result(cfg.paths.output_dir, record)
+        if not in_sweep():
+            raise
+        log.exception(f"This job failed ({record['error']}); the sweep goes on.")
+        return None
+
+    record.update(
+        status=COMPLETED,
+        best_val_loss=finite_or_none(result.best_val_loss),
+        final_val_loss=finite_or_none(result.final_val_loss),
+        steps=result.steps,
+        best_checkpoint=result.best_checkpoint,
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    if record["best_val_loss"] is None:
+        record.update(
+            status=FAILED,
+            error=f"no finite val/loss (final: {result.final_val_loss}): the training diverged "
+            "or never validated",
+        )
+    write_result(cfg.paths.output_dir, record)
+    if record["status"] == FAILED and in_sweep():
+        log.error(f"This job failed ({record['error']}); the sweep goes on.")
+        return None
+    return result.best_val_loss
+
+
+def in_sweep() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None  # JSON has no NaN
+
+
+@rank_zero_only
+def write_result(folder: str, record: dict) -> None:
+    path = Path(folder) / RESULT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")

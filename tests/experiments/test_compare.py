@@ -1,0 +1,45 @@
+"""scripts/compare.py: validation curves of runs on one PNG, and a table, best first."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from tinylm.errors import TinyLMError
+from tinylm.experiments.compare import main
+
+
+def write_run(folder, overrides, val_losses):
+    """A run folder as training leaves it: the CSV logger's metrics and Hydra's overrides."""
+    (folder / "csv").mkdir(parents=True)
+    rows = ["epoch,step,train/loss,val/loss"]
+    for index, loss in enumerate(val_losses):
+        step = 10 * (index + 1) - 1  # Lightning logs the validation after step 10 as step 9
+        rows += [f"0,{step},{loss + 0.1},", f"0,{step},,{loss}"]
+    (folder / "csv" / "metrics.csv").write_text("\n".join(rows) + "\n")
+    (folder / ".hydra").mkdir()
+    OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
+
+
+def test_compare_draws_every_run_and_ranks_them_by_best_val_loss(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    write_run(sweep / "0", ["model=tiny", "optimizer.lr=0.001"], [3.0, 2.5, 2.6])
+    write_run(sweep / "1", ["model=tiny", "optimizer.lr=0.01"], [2.8, 2.2, 2.1])
+    write_run(tmp_path / "baseline", ["model=small"], [2.9, 2.4])
+    output = tmp_path / "curves.png"
+
+    main([str(sweep), str(tmp_path / "baseline"), "--output", str(output)])
+
+    lines = capsys.readouterr().out.splitlines()
+    cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines[2:5]]
+    assert [row[:4] for row in cells] == [
+        ["model=tiny optimizer.lr=0.01", "2.1000", "30", "2.1000"],
+        ["model=small", "2.4000", "20", "2.4000"],
+        ["model=tiny optimizer.lr=0.001", "2.5000", "20", "2.6000"],
+    ]
+    assert output.stat().st_size > 10_000
+
+
+def test_folders_without_runs_are_a_clear_error(tmp_path):
+    with pytest.raises(TinyLMError, match="No run with csv/metrics.csv"):
+        main([str(tmp_path)])
+    with pytest.raises(TinyLMError, match="is not a folder"):
+        main([str(tmp_path / "missing")])
