@@ -6,7 +6,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.conftest import CONF_DIR, compose_train
+from tests.conftest import CONF_DIR, compose_config, compose_train
+from tinylm.generation.command import generation_settings
+from tinylm.generation.settings import STRATEGIES
 from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
 
 GROUPS = ["model", "data", "tokenizer", "optimizer", "hardware", "logger", "callbacks", "paths",
@@ -41,3 +43,16 @@ def test_each_config_composes_and_resolves(tmp_path: Path, group, option):
 def test_auto_hardware_trains_in_32_bit_without_a_gpu(tmp_path):
     cfg = compose_train(tmp_path, "hardware=auto", "data.path=corpus.txt")
     assert trainer_kwargs(cfg)["precision"] == "32-true"
+
+
+def test_the_generate_config_composes_into_valid_settings():
+    cfg = compose_config("generate", "ckpt_path=run/checkpoints/last.ckpt")
+    settings = generation_settings(cfg)
+    assert settings.strategy == "sample" and settings.use_cache and settings.stop_at_eos
+    assert cfg.prompt is None and cfg.device == "auto"
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_each_strategy_composes_from_the_command_line(strategy):
+    cfg = compose_config("generate", f"strategy={strategy}", "num_beams=2", "top_p=0.9")
+    assert generation_settings(cfg).strategy == strategy
