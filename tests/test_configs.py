@@ -56,3 +56,17 @@ def test_the_generate_config_composes_into_valid_settings():
 def test_each_strategy_composes_from_the_command_line(strategy):
     cfg = compose_config("generate", f"strategy={strategy}", "num_beams=2", "top_p=0.9")
     assert generation_settings(cfg).strategy == strategy
+
+
+DATA_OPTIONS = [option for group, option in OPTIONS if group == "data"]
+
+
+@pytest.mark.parametrize("data", DATA_OPTIONS)
+def test_the_eval_config_composes_with_each_data_config(tmp_path, data):
+    cfg = compose_config("eval", f"data={data}", "data.path=corpus.txt",
+                         f"paths.output_dir={tmp_path}")  # fmt: skip
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    # The context and the tokenizer are the checkpoint's, given to the data when it is built.
+    assert resolved["data"]["block_size"] is None and resolved["data"]["tokenizer"] is None
+    assert resolved["split"] == "val" and resolved["limit_batches"] == 50
+    assert resolved["output_file"] == f"{tmp_path}/eval.json"
