@@ -15,6 +15,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from tinylm.training import train
+
 # One intra-op thread per process: the tests' models are tiny (threads gain little), and on a
 # shared 2-core machine OpenMP threads that spin-wait for a busy core slow a test tenfold.
 # The variable reaches the scripts and DDP ranks that tests start.
@@ -113,3 +115,24 @@ def run_train_script(
         capture_output=True, text=True, cwd=cwd, timeout=timeout,
         env={name: value for name, value in environment.items() if value is not None},
     )  # fmt: skip
+
+
+def compose_config(config_name: str, *overrides: str) -> DictConfig:
+    """Any of the real top-level configs (generate, eval, …), composed with `overrides`."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose(config_name, overrides=list(overrides))
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A folder holding a tiny char model trained for 200 steps on the story corpus: the run
+    folder `run/` (checkpoints, csv/metrics.csv), the text `stories.txt` and its `cache/`.
+    Shared by the whole session: read it, never change it."""
+    folder = tmp_path_factory.mktemp("trained")
+    story = folder / "stories.txt"
+    story.write_text("\n<|endoftext|>\n".join(make_story_corpus(400)) + "\n")
+    train(compose_train(
+        folder, "model=tiny", "data=text", "tokenizer=char", f"data.path={story}",
+        "trainer.max_steps=200", "optimizer.lr=3e-3", "logger=csv", "callbacks.progress_bar=null",
+    ))  # fmt: skip
+    return folder

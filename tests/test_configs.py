@@ -8,8 +8,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from tests.conftest import CONF_DIR, compose_train
+from tests.conftest import CONF_DIR, compose_config, compose_train
 from tinylm.data import TokenDataModule
+from tinylm.generation.command import generation_settings
+from tinylm.generation.settings import STRATEGIES
 from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
 
 GROUPS = ["model", "data", "tokenizer", "optimizer", "hardware", "logger", "callbacks", "paths",
@@ -83,3 +85,30 @@ def test_the_optuna_search_is_a_sweep_over_the_documented_parameters(tmp_path):
     assert set(cfg.hydra.sweeper.params) == {
         "optimizer.lr", "optimizer.weight_decay", "optimizer.warmup_steps", "data.batch_size"
     }  # fmt: skip
+
+
+def test_the_generate_config_composes_into_valid_settings():
+    cfg = compose_config("generate", "ckpt_path=run/checkpoints/last.ckpt")
+    settings = generation_settings(cfg)
+    assert settings.strategy == "sample" and settings.use_cache and settings.stop_at_eos
+    assert cfg.prompt is None and cfg.device == "auto"
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_each_strategy_composes_from_the_command_line(strategy):
+    cfg = compose_config("generate", f"strategy={strategy}", "num_beams=2", "top_p=0.9")
+    assert generation_settings(cfg).strategy == strategy
+
+
+DATA_OPTIONS = [option for group, option in OPTIONS if group == "data"]
+
+
+@pytest.mark.parametrize("data", DATA_OPTIONS)
+def test_the_eval_config_composes_with_each_data_config(tmp_path, data):
+    cfg = compose_config("eval", f"data={data}", "data.path=corpus.txt",
+                         f"paths.output_dir={tmp_path}")  # fmt: skip
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    # The context and the tokenizer are the checkpoint's, given to the data when it is built.
+    assert resolved["data"]["block_size"] is None and resolved["data"]["tokenizer"] is None
+    assert resolved["split"] == "val" and resolved["limit_batches"] == 50
+    assert resolved["output_file"] == f"{tmp_path}/eval.json"

@@ -15,3 +15,11 @@ class DataError(TinyLMError):
 
 class TokenizerError(TinyLMError):
     """Text a tokenizer cannot encode, or a tokenizer that cannot be built or restored."""
+
+
+class CheckpointError(TinyLMError):
+    """A checkpoint that is missing, unreadable, unsafe to load, or not tinylm's."""
+
+
+class PromptError(TinyLMError):
+    """A prompt the model cannot continue."""

@@ -1,6 +1,7 @@
 """Causal multi-head self-attention, written out so that every step can be read.
 
-Shapes: B batch, T time (tokens), C = d_model channels, H heads, D = C // H head size.
+Shapes: B batch, T time (tokens), C = d_model channels, H heads, D = C // H head size,
+S positions attended to (S = T without a KV cache; cached ones + T with it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinylm.model.config import GPTConfig
+from tinylm.model.kv_cache import LayerKVCache
 
 
 class CausalSelfAttention(nn.Module):
@@ -30,29 +32,39 @@ class CausalSelfAttention(nn.Module):
         mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
         self.register_buffer("causal_mask", mask, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: LayerKVCache | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 × (B, T, C)
         # Split channels into heads: (B, T, C) -> (B, H, T, D)
         q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
         k = k.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
         v = v.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        if cache is not None:
+            k, v = cache.append(k, v)  # (B, H, S, D): the cached positions, then these T
+        S = k.size(2)
+        # The T queries are the last T of S positions: query i sits at position S - T + i and
+        # may look at keys 0 .. S - T + i, which are these rows of the full causal mask.
+        mask = self.causal_mask[S - T : S, :S]  # (T, S)
 
         if self.implementation == "sdpa":
             # Fused kernel (flash / memory-efficient attention where the hardware has one).
+            # is_causal aligns its mask to the top-left corner, which is right only when there
+            # is no cached past (S == T); with one, the explicit rows of the mask are needed.
+            masking = {"is_causal": True} if S == T else {"attn_mask": mask}
             y = F.scaled_dot_product_attention(
-                q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+                q, k, v, dropout_p=self.dropout if self.training else 0.0, **masking
             )
         else:
-            y = self.manual_attention(q, k, v)  # (B, H, T, D)
+            y = self.manual_attention(q, k, v, mask)  # (B, H, T, D)
 
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
         return self.resid_dropout(self.proj(y))
 
-    def manual_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def manual_attention(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """softmax(Q Kᵀ / √D + causal mask) V — the same numbers as the fused kernel."""
-        T = q.size(-2)
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, T, T)
-        scores = scores.masked_fill(~self.causal_mask[:T, :T], float("-inf"))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, T, S)
+        scores = scores.masked_fill(~mask, float("-inf"))
         weights = self.attn_dropout(F.softmax(scores, dim=-1))  # each row sums to 1
         return weights @ v  # (B, H, T, D)

@@ -7,6 +7,7 @@ from torch import nn
 
 from tinylm.model.attention import CausalSelfAttention
 from tinylm.model.config import GPTConfig
+from tinylm.model.kv_cache import LayerKVCache
 
 
 class MLP(nn.Module):
@@ -31,8 +32,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.d_model, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: LayerKVCache | None = None) -> torch.Tensor:
         # Pre-norm: normalise the input of each sub-layer, never the residual stream itself,
         # so gradients flow straight through the additions from the loss to the embeddings.
-        x = x + self.attn(self.ln_1(x))
+        x = x + self.attn(self.ln_1(x), cache)
         return x + self.mlp(self.ln_2(x))

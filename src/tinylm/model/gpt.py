@@ -12,6 +12,7 @@ from torch import nn
 
 from tinylm.model.block import Block
 from tinylm.model.config import GPTConfig
+from tinylm.model.kv_cache import KVCache
 
 INIT_STD = 0.02
 
@@ -61,27 +62,46 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """Token ids (B, T) -> next-token logits (B, T, V)."""
+    def forward(
+        self, idx: torch.Tensor, cache: KVCache | None = None, last_only: bool = False
+    ) -> torch.Tensor:
+        """Token ids (B, T) -> next-token logits (B, T, V), or (B, 1, V) with `last_only`.
+
+        With a `cache`, idx holds the tokens that follow the cached ones: they take the positions
+        after them, attend to them, and are appended to the cache.
+        `last_only` computes logits for the last position alone, all that generation needs;
+        the LM head is the largest matmul of a small model.
+        """
         B, T = idx.shape
-        if T > self.config.block_size:
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.block_size:
             raise ValueError(
-                f"Sequence of {T} tokens is longer than the context (block_size "
+                f"Sequence of {start + T} tokens is longer than the context (block_size "
                 f"{self.config.block_size})."
             )
-        x = self.tok_emb(idx) + self.position_encoding(T)  # (B, T, C)
+        x = self.tok_emb(idx) + self.position_encoding(start, T)  # (B, T, C)
         x = self.drop(x)
-        for block in self.blocks:
-            x = block(x)
-        logits = self.lm_head(self.ln_f(x))  # (B, T, padded V)
+        layer_caches = cache.layers if cache is not None else [None] * len(self.blocks)
+        for block, layer_cache in zip(self.blocks, layer_caches, strict=True):
+            x = block(x, layer_cache)
+        if last_only:
+            x = x[:, -1:]  # (B, 1, C)
+        logits = self.lm_head(self.ln_f(x))  # (B, T or 1, padded V)
         # The padding rows exist only for speed: cutting them off here means they can never be
         # sampled and never take probability mass.
         return logits[..., : self.config.vocab_size]
 
-    def position_encoding(self, T: int) -> torch.Tensor:
+    def position_encoding(self, start: int, T: int) -> torch.Tensor:
+        """The encodings of positions start .. start + T - 1, (T, C)."""
         if self.config.pos_encoding == "learned":
-            return self.pos_emb(torch.arange(T, device=self.tok_emb.weight.device))  # (T, C)
-        return self.pos_table[:T]
+            positions = torch.arange(start, start + T, device=self.tok_emb.weight.device)
+            return self.pos_emb(positions)  # (T, C)
+        return self.pos_table[start : start + T]
+
+    def new_cache(self, batch_size: int) -> KVCache:
+        """An empty KV cache for `batch_size` sequences, on this model's device and dtype."""
+        weight = self.tok_emb.weight
+        return KVCache(batch_size, self.config, weight.device, weight.dtype)
 
     def num_parameters(self, include_embeddings: bool = True) -> int:
         """Trainable parameters, the tied LM head counted once.

@@ -1,17 +1,28 @@
-"""Callbacks: tokens per second, a progress bar that knows the run's length, the loss curve."""
+"""Callbacks: tokens per second, a progress bar that knows the run's length, the loss curve,
+generated samples."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
 
 import matplotlib
+import torch
 
 matplotlib.use("Agg")  # draw to files; no window, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar  # noqa: E402
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger  # noqa: E402
 from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
+
+from tinylm.errors import TinyLMError  # noqa: E402
+from tinylm.generation import GenerationSettings, encode_prompt, generate  # noqa: E402
+from tinylm.generation.command import append_jsonl  # noqa: E402
+from tinylm.tokenizers import tokenizer_from_state  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 
 class TokensPerSecond(Callback):
@@ -109,3 +120,79 @@ def draw_loss_curve(
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+class GenerationSamples(Callback):
+    """At every validation, continues a few fixed prompts with the current weights and logs
+    the text, so a user watches the generations improve: on the console, in each logger that
+    shows text (a wandb table, TensorBoard's text tab), and as JSON lines in `path` (the CSV
+    logger has no text facility).
+
+    Cheap by design: a few prompts, a few dozen tokens, the KV cache, rank zero only. Sampling
+    restarts from `seed` at every validation, so successive samples differ only by the model.
+    A prompt the tokenizer cannot encode is skipped with a warning rather than stopping a run.
+    """
+
+    def __init__(
+        self,
+        prompts: list[str],
+        max_new_tokens: int = 32,
+        temperature: float = 0.8,
+        seed: int = 0,
+        path: str | None = None,
+    ) -> None:
+        self.prompts = list(prompts)
+        self.settings = GenerationSettings(
+            strategy="sample", max_new_tokens=max_new_tokens, temperature=temperature
+        )
+        self.seed = seed
+        self.path = Path(path) if path else None
+        self.tokenizer = None  # the run's, known once fitting starts
+        self.prompt_ids: dict[str, list[int]] = {}  # the prompts it can encode
+
+    @rank_zero_only
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self.tokenizer = tokenizer_from_state(pl_module.hparams.tokenizer_state)
+        for prompt in self.prompts:
+            try:
+                ids = encode_prompt(self.tokenizer, prompt, pl_module.model.config.block_size)
+            except TinyLMError as error:
+                log.warning(f"Generation samples leave out the prompt {prompt!r}: {error}")
+                continue
+            self.prompt_ids[prompt] = ids
+
+    @rank_zero_only
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not self.prompt_ids:
+            return
+        loss = trainer.callback_metrics.get("val/loss")
+        if loss is not None and not torch.isfinite(loss):
+            return  # a diverged model has no distribution to sample from (the run stops)
+        step = trainer.global_step
+        # Validation has put the model in eval mode; Lightning restores train mode after this.
+        generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
+        samples = []
+        for prompt, ids in self.prompt_ids.items():
+            (completion,) = generate(
+                pl_module.model, ids, self.settings, self.tokenizer.eos_id, generator
+            )
+            samples.append((prompt, self.tokenizer.decode(completion.tokens)))
+        log.info(f"Samples at step {step}:")
+        for prompt, text in samples:
+            log.info(f"  {prompt!r} -> {text!r}")
+        log_samples(trainer.loggers, step, samples)
+        if self.path is not None:
+            records = [{"step": step, "prompt": p, "text": t} for p, t in samples]
+            append_jsonl(self.path, records)
+
+
+def log_samples(loggers: list, step: int, samples: list[tuple[str, str]]) -> None:
+    """Hand (prompt, continuation) pairs to every logger that has a place for text."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            rows = [[step, prompt, text] for prompt, text in samples]
+            logger.log_text(key="samples", columns=["step", "prompt", "text"], data=rows, step=step)
+        elif isinstance(logger, TensorBoardLogger):
+            for number, (prompt, text) in enumerate(samples):
+                # TensorBoard renders markdown: a code block keeps the text's own line breaks.
+                logger.experiment.add_text(f"samples/{number}", f"```\n{prompt}{text}\n```", step)

@@ -1,0 +1,140 @@
+"""Loading a trained model from a checkpoint, which describes itself and is only ever data.
+
+A tinylm checkpoint is Lightning's: the GPT's weights under `state_dict` (prefix `model.`),
+and under `hyper_parameters` the model config and the tokenizer's state. It is read with
+`torch.load(weights_only=True)`, whose unpickler builds only tensors and plain containers:
+a file that asks for anything else (a function to call, a class to build) is refused before
+any of it runs.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from tinylm.errors import CheckpointError
+from tinylm.model import GPT, GPTConfig
+from tinylm.tokenizers import Tokenizer, tokenizer_from_state
+
+WEIGHTS_PREFIX = "model."
+VAL_LOSS_IN_NAME = re.compile(r"val(\d+(?:\.\d+)?)")  # best-step0000300-val2.7367.ckpt
+
+
+@dataclass
+class LoadedCheckpoint:
+    path: Path
+    model: GPT  # in eval mode
+    tokenizer: Tokenizer
+    global_step: int | None
+
+    def describe(self) -> str:
+        step = f"step {self.global_step:,}, " if self.global_step is not None else ""
+        return (
+            f"{self.path} ({step}{self.model.num_parameters() / 1e6:.2f}M parameters, "
+            f"context {self.model.config.block_size}, tokenizer {self.tokenizer.describe()})"
+        )
+
+
+def resolve_checkpoint_path(ckpt_path: str | Path | None) -> Path:
+    """A checkpoint file as given; for a run folder, its best checkpoint, else its last.
+
+    A run folder keeps checkpoints in `checkpoints/`; the folder itself is searched when it
+    has none. With several `best-*.ckpt` (save_top_k > 1), the lowest val loss in the name wins.
+    """
+    if not ckpt_path:
+        raise CheckpointError(
+            "ckpt_path is not set; give a .ckpt file or a run folder, e.g. "
+            "ckpt_path=outputs/train/runs/<run>."
+        )
+    path = Path(ckpt_path).expanduser()
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise CheckpointError(f"No checkpoint at {path}; check ckpt_path.")
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    best = sorted(folder.glob("best-*.ckpt"), key=val_loss_in_name)
+    if best:
+        return best[0]
+    if (folder / "last.ckpt").is_file():
+        return folder / "last.ckpt"
+    raise CheckpointError(
+        f"{path} holds no best-*.ckpt or last.ckpt; give a checkpoint file or a run folder."
+    )
+
+
+def val_loss_in_name(path: Path) -> float:
+    found = VAL_LOSS_IN_NAME.search(path.stem)
+    return float(found.group(1)) if found else float("inf")
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The checkpoint's contents as plain data, or a CheckpointError saying why not."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Weights only load failed" in str(error):
+            raise CheckpointError(
+                f"{path} asks to build objects other than tensors and plain data, which could "
+                "run code; tinylm refuses to load it. Use checkpoints from sources you trust."
+            ) from None
+        raise CheckpointError(f"{path} is not a readable checkpoint ({error}).") from None
+    except OSError as error:
+        raise CheckpointError(f"Cannot read {path}: {error.strerror or error}.") from None
+    except Exception as error:  # torch reports a damaged file in many ways
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (it may be truncated or not a checkpoint at "
+            f"all: {type(error).__name__})."
+        ) from None
+    return checkpoint
+
+
+def load_checkpoint(
+    ckpt_path: str | Path | None, device: torch.device | str = "cpu"
+) -> LoadedCheckpoint:
+    """The model (eval mode, on `device`) and tokenizer of a tinylm checkpoint or run folder."""
+    path = resolve_checkpoint_path(ckpt_path)
+    checkpoint = read_checkpoint(path)
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    state_dict = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if (
+        not isinstance(hparams, dict)
+        or not isinstance(hparams.get("model_config"), dict)
+        or not isinstance(hparams.get("tokenizer_state"), dict)
+        or not isinstance(state_dict, dict)
+    ):
+        raise CheckpointError(
+            f"{path} is not a tinylm checkpoint: it lacks the model config, the tokenizer or the "
+            "weights that scripts/train.py saves."
+        )
+    try:
+        model = GPT(GPTConfig(**hparams["model_config"]))
+    except TypeError as error:  # a field GPTConfig does not have
+        raise CheckpointError(
+            f"{path} carries a model config tinylm cannot read ({error})."
+        ) from None
+    weights = {
+        name.removeprefix(WEIGHTS_PREFIX): tensor
+        for name, tensor in state_dict.items()
+        if name.startswith(WEIGHTS_PREFIX)
+    }
+    try:
+        fit = model.load_state_dict(weights, strict=False)
+    except RuntimeError:  # a tensor whose shape differs from the model's
+        raise CheckpointError(
+            f"{path}: the shapes of its weights do not match the model config it carries."
+        ) from None
+    if fit.missing_keys or fit.unexpected_keys:
+        raise CheckpointError(
+            f"{path}: its weights do not match the model config it carries (missing "
+            f"{len(fit.missing_keys)}, unexpected {len(fit.unexpected_keys)} tensors)."
+        )
+    return LoadedCheckpoint(
+        path=path,
+        model=model.to(device).eval(),
+        tokenizer=tokenizer_from_state(hparams["tokenizer_state"]),
+        global_step=checkpoint.get("global_step"),
+    )

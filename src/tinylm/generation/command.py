@@ -1,0 +1,115 @@
+"""generate_from_checkpoint(cfg): what `python scripts/generate.py` does (conf/generate.yaml)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from tinylm.checkpoint import load_checkpoint
+from tinylm.errors import ConfigError, PromptError
+from tinylm.generation.generate import encode_prompt, generate
+from tinylm.generation.settings import GenerationSettings
+from tinylm.generation.streaming import TextStream
+from tinylm.utils.device import resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def read_prompts(prompt: str | list | None, prompt_file: str | None) -> list[str]:
+    """The prompts to continue: `prompt` (a string or a list), or the text of `prompt_file`
+    as one prompt (less the final newline editors add); neither means one empty prompt."""
+    if prompt is not None and prompt_file:
+        raise ConfigError("Give prompt= or prompt_file=, not both.")
+    if prompt_file:
+        try:
+            return [Path(prompt_file).read_text(encoding="utf-8").removesuffix("\n")]
+        except (OSError, UnicodeDecodeError) as error:
+            raise PromptError(f"Cannot read prompt_file {prompt_file}: {error}.") from None
+    if prompt is None:
+        return [""]
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    if not prompts:
+        raise PromptError("prompt is an empty list; give at least one prompt.")
+    return [str(p) for p in prompts]  # Hydra reads prompt=42 as a number
+
+
+def generation_settings(cfg: DictConfig) -> GenerationSettings:
+    """The settings named at the top level of conf/generate.yaml."""
+    return GenerationSettings(
+        **{field.name: cfg[field.name] for field in fields(GenerationSettings)}
+    )
+
+
+def generate_from_checkpoint(cfg: DictConfig) -> list[dict]:
+    """Continue every prompt, print the text (streamed for a single sequence), append one JSON
+    record per sequence to cfg.output_file if set; return the records."""
+    settings = generation_settings(cfg)
+    prompts = read_prompts(cfg.get("prompt"), cfg.get("prompt_file"))
+    device = resolve_device(cfg.device)
+    loaded = load_checkpoint(cfg.ckpt_path, device)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    log.info(f"Checkpoint: {loaded.describe()}")
+    # Every prompt is checked before any text is generated.
+    encoded = [encode_prompt(tokenizer, p, model.config.block_size) for p in prompts]
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    streams = settings.num_samples == 1 and settings.strategy != "beam"
+    described_settings = {
+        **settings.to_dict(),
+        "seed": cfg.seed,
+        "device": str(device),
+        "checkpoint": str(loaded.path),
+    }
+
+    records = []
+    for prompt, prompt_ids in zip(prompts, encoded, strict=True):
+        stream = TextStream(tokenizer) if streams else None
+        if stream is not None:
+            print(prompt, end="", flush=True)
+        started = time.perf_counter()
+        completions = generate(
+            model, prompt_ids, settings, tokenizer.eos_id, generator,
+            on_token=stream.write if stream is not None else None,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        if stream is not None:
+            stream.close()
+        new_tokens = sum(len(c.tokens) for c in completions)
+        for number, completion in enumerate(completions, start=1):
+            text = tokenizer.decode(completion.tokens)
+            if stream is None:
+                print(f"--- sample {number}/{len(completions)} ---\n{prompt}{text}", flush=True)
+            records.append(
+                {
+                    "prompt": prompt,
+                    "sample": number,
+                    "text": text,
+                    "tokens": completion.tokens,
+                    "finish_reason": completion.finish_reason,
+                    "score": completion.score,
+                    "settings": described_settings,
+                    # The sequences of one prompt are generated together: time and speed are
+                    # those of the whole batch.
+                    "seconds": round(seconds, 4),
+                    "tokens_per_second": round(new_tokens / seconds, 2),
+                }
+            )
+        log.info(f"{new_tokens:,} new tokens in {seconds:.2f} s: {new_tokens / seconds:,.1f}/s")
+        if cfg.get("output_file"):
+            append_jsonl(Path(cfg.output_file), records[-len(completions) :])
+    if cfg.get("output_file"):
+        log.info(f"Wrote {len(records)} records to {cfg.output_file}")
+    return records
+
+
+def append_jsonl(path: Path, records: list[dict]) -> None:
+    """Add records to the end of `path`: earlier runs' records are kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -1,0 +1,81 @@
+"""generate(): continue a prompt with the strategy the settings name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from tinylm.errors import PromptError
+from tinylm.generation.beam_search import beam_search
+from tinylm.generation.completion import Completion, completion_until_eos
+from tinylm.generation.decoder import SlidingWindowDecoder
+from tinylm.generation.sampling import choose_next_tokens
+from tinylm.generation.settings import GenerationSettings
+from tinylm.model import GPT
+from tinylm.tokenizers import Tokenizer
+
+
+def encode_prompt(tokenizer: Tokenizer, prompt: str, block_size: int) -> list[int]:
+    """The prompt's token ids. An empty prompt starts a new document: it is the end-of-text
+    token, the separator that precedes every document in training."""
+    ids = tokenizer.encode(prompt) if prompt else [tokenizer.eos_id]
+    if len(ids) > block_size:
+        raise PromptError(
+            f"The prompt is {len(ids):,} tokens long, more than the model's context of "
+            f"{block_size:,} tokens; shorten it."
+        )
+    return ids
+
+
+@torch.inference_mode()
+def generate(
+    model: GPT,
+    prompt_ids: list[int],
+    settings: GenerationSettings,
+    eos_id: int,
+    generator: torch.Generator | None = None,
+    on_token: Callable[[int], None] | None = None,
+) -> list[Completion]:
+    """settings.num_samples continuations of one prompt.
+
+    `generator` seeds sampling (the same seed gives the same text); `on_token` is called with
+    each new token as soon as it is chosen, for streaming a single greedy or sampled sequence.
+    The model should be in eval mode.
+    """
+    if settings.strategy == "beam":
+        return beam_search(model, prompt_ids, settings, eos_id)
+    return sample(model, prompt_ids, settings, eos_id, generator, on_token)
+
+
+def sample(
+    model: GPT,
+    prompt_ids: list[int],
+    settings: GenerationSettings,
+    eos_id: int,
+    generator: torch.Generator | None,
+    on_token: Callable[[int], None] | None,
+) -> list[Completion]:
+    """Greedy decoding or sampling of num_samples sequences at once, one batch row each."""
+    if on_token is not None and settings.num_samples != 1:
+        raise ValueError("Only a single sequence can be streamed.")
+    device = model.tok_emb.weight.device
+    prompts = torch.tensor([prompt_ids] * settings.num_samples, device=device)  # (B, T)
+    decoder = SlidingWindowDecoder(model, prompts, settings.use_cache)
+    stop_token = eos_id if settings.stop_at_eos else None
+    ended = torch.zeros(settings.num_samples, dtype=torch.bool, device=device)  # (B,)
+    steps: list[torch.Tensor] = []  # one (B,) tensor of new tokens per step
+    for step in range(settings.max_new_tokens):
+        next_tokens = choose_next_tokens(decoder.logits, settings, generator)  # (B,)
+        if stop_token is not None:
+            # A sequence that has ended keeps receiving end-of-text until the others end.
+            next_tokens = next_tokens.masked_fill(ended, stop_token)
+            ended |= next_tokens == stop_token
+        steps.append(next_tokens)
+        if on_token is not None and not ended[0]:
+            on_token(int(next_tokens[0]))
+        if ended.all() or step == settings.max_new_tokens - 1:
+            break  # no need to run the model for a token nobody will read
+        decoder.append(next_tokens)
+    rows = torch.stack(steps, dim=1).tolist()  # (B, new tokens)
+    return [completion_until_eos(row, stop_token) for row in rows]

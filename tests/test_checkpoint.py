@@ -1,0 +1,106 @@
+"""Loading checkpoints: run folders, and every way a file can fail to be a tinylm checkpoint."""
+
+import shutil
+
+import pytest
+import torch
+
+from tinylm.checkpoint import load_checkpoint, resolve_checkpoint_path
+from tinylm.errors import CheckpointError
+from tinylm.model import GPT, GPTConfig
+
+
+def touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return path
+
+
+def test_a_run_folder_gives_its_best_checkpoint(tmp_path):
+    touch(tmp_path / "checkpoints" / "last.ckpt")
+    touch(tmp_path / "checkpoints" / "best-step0000300-val2.7367.ckpt")
+    best = touch(tmp_path / "checkpoints" / "best-step0000200-val2.5000.ckpt")
+    assert resolve_checkpoint_path(tmp_path) == best
+    assert resolve_checkpoint_path(tmp_path / "checkpoints") == best
+
+
+def test_a_run_folder_without_a_best_checkpoint_gives_last(tmp_path):
+    last = touch(tmp_path / "checkpoints" / "last.ckpt")
+    assert resolve_checkpoint_path(str(tmp_path)) == last
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [(None, "ckpt_path is not set"),
+     ("missing.ckpt", "No checkpoint at"),
+     ("empty_folder", "holds no best-\\*.ckpt or last.ckpt")],
+)  # fmt: skip
+def test_no_checkpoint_is_one_clear_error(tmp_path, where, message):
+    (tmp_path / "empty_folder").mkdir()
+    with pytest.raises(CheckpointError, match=message):
+        resolve_checkpoint_path(tmp_path / where if where else None)
+
+
+def test_a_trained_checkpoint_loads_its_model_and_tokenizer(trained_run):
+    loaded = load_checkpoint(trained_run / "run")
+    assert loaded.path.name.startswith("best-")
+    assert loaded.global_step == 200
+    assert loaded.model.config.d_model == 64 and not loaded.model.training
+    assert loaded.tokenizer.kind == "char"
+    assert loaded.tokenizer.decode(loaded.tokenizer.encode("Once upon")) == "Once upon"
+
+
+class CodeThatRunsWhenUnpickled:
+    """Unpickling calls exec(...), which creates `marker`: what a malicious file would do."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('ran')",)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "code_ran"
+    path = tmp_path / "malicious.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": CodeThatRunsWhenUnpickled(marker)}, path)
+    # The file is real: an unguarded load runs its code.
+    torch.load(path, weights_only=False)
+    assert marker.read_text() == "ran"
+    marker.unlink()
+
+    with pytest.raises(CheckpointError, match="could run code; tinylm refuses to load it"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_a_file_that_is_not_a_checkpoint_is_unreadable(tmp_path):
+    path = tmp_path / "notes.ckpt"
+    path.write_text("these are not weights")
+    with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_a_truncated_checkpoint_is_unreadable(trained_run, tmp_path):
+    whole = (trained_run / "run" / "checkpoints" / "last.ckpt").read_bytes()
+    path = tmp_path / "truncated.ckpt"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_a_plain_state_dict_is_not_a_tinylm_checkpoint(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save(GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1)).state_dict(), path)
+    with pytest.raises(CheckpointError, match="is not a tinylm checkpoint"):
+        load_checkpoint(path)
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(trained_run, tmp_path):
+    path = tmp_path / "edited.ckpt"
+    shutil.copy(trained_run / "run" / "checkpoints" / "last.ckpt", path)
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["hyper_parameters"]["model_config"]["n_layer"] = 3
+    torch.save(checkpoint, path)
+    with pytest.raises(CheckpointError, match="weights do not match the model config"):
+        load_checkpoint(path)
