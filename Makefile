@@ -30,5 +30,5 @@ test-fast: install
 	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install
-	$(PYTHON) -m ruff check src tests scripts
-	$(PYTHON) -m ruff format --check src tests scripts
+	$(PYTHON) -m ruff check src tests scripts benchmarks
+	$(PYTHON) -m ruff format --check src tests scripts benchmarks

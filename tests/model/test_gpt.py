@@ -139,3 +139,10 @@ def test_a_sequence_longer_than_the_context_is_refused():
 def test_bad_model_configs_say_what_is_wrong(overrides, message):
     with pytest.raises(ConfigError, match=message):
         tiny_config(**overrides)
+
+
+def test_flops_per_token_counts_six_per_matmul_weight_and_the_attention():
+    config = tiny_config()  # vocab 50 (padded to 64), C 16, F 32, 2 layers, context 16
+    model = GPT(config)
+    blocks = expected_non_embedding(2, 16, 32)
+    assert model.flops_per_token() == 6 * (blocks + 64 * 16) + 12 * 2 * 16 * 16

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import compose_train, run_train_script
+from tinylm.model import GPT, GPTConfig
 from tinylm.training import train
 
 TINY_CHAR = ("model=tiny", "data=text", "tokenizer=char", "logger=csv")
@@ -139,3 +140,23 @@ def test_a_missing_data_path_is_one_clear_error(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: data.path")
     assert "Traceback" not in result.stderr
+
+
+def test_mfu_is_logged_where_the_device_peak_is_known(tmp_path, story_file, monkeypatch):
+    # No CPU has a peak in Lightning's table; pretend this one does, at 1 TFLOP/s.
+    monkeypatch.setattr("tinylm.training.callbacks.get_available_flops", lambda *_: 1e12)
+    cfg = compose_train(tmp_path, *TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=20",
+                        "trainer.log_every_n_steps=5")  # fmt: skip
+    train(cfg)
+    rows = [r for r in run_folder_metrics(tmp_path) if r["train/mfu"]]
+    assert len(rows) == 4
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    model = GPT(GPTConfig(**checkpoint["hyper_parameters"]["model_config"]))
+    for row in rows:
+        expected = model.flops_per_token() * float(row["train/tokens_per_sec"]) / 1e12
+        assert float(row["train/mfu"]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_no_mfu_without_a_known_peak(tmp_path, story_file):
+    train(compose_train(tmp_path, *TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=10"))
+    assert "train/mfu" not in run_folder_metrics(tmp_path)[0]

@@ -13,14 +13,11 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
+from omegaconf import OmegaConf
 
-matplotlib.use("Agg")  # draw to files; no window, no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
-
-from tinylm.errors import TinyLMError  # noqa: E402
-from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides  # noqa: E402
+from tinylm.errors import TinyLMError
+from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides
 
 METRICS = Path("csv") / "metrics.csv"
 HEADER = ["run", "best val/loss", "at step", "final val/loss", "folder"]
@@ -73,7 +70,8 @@ def compare(folders: list[str], output: Path) -> str:
         " ".join(diff) or run.folder.name for diff, run in zip(differences, runs, strict=True)
     ]
 
-    figure, axes = plt.subplots(figsize=(9, 5.5))
+    figure = Figure(figsize=(9, 5.5))  # not pyplot: no global state, no display backend
+    axes = figure.subplots()
     for run, label in zip(runs, labels, strict=True):
         if run.val:
             axes.plot(*zip(*run.val, strict=True), "o-", markersize=3, label=label)
@@ -84,7 +82,6 @@ def compare(folders: list[str], output: Path) -> str:
     figure.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=120)
-    plt.close(figure)
 
     rows = []
     for run, label in zip(runs, labels, strict=True):

@@ -103,6 +103,17 @@ class GPT(nn.Module):
         weight = self.tok_emb.weight
         return KVCache(batch_size, self.config, weight.device, weight.dtype)
 
+    def flops_per_token(self) -> int:
+        """Training FLOPs per token, forward and backward (PaLM, appendix B): 6 per weight of
+        every matmul — the blocks and the LM head (a token's embedding lookup costs none) —
+        and 12·layers·d_model·context for the attention scores and their weighted sums."""
+        config = self.config
+        matmul_weights = (
+            self.num_parameters(include_embeddings=False)
+            + config.padded_vocab_size * config.d_model
+        )
+        return 6 * matmul_weights + 12 * config.n_layer * config.d_model * config.block_size
+
     def num_parameters(self, include_embeddings: bool = True) -> int:
         """Trainable parameters, the tied LM head counted once.
 

@@ -8,30 +8,42 @@ import math
 import time
 from pathlib import Path
 
-import matplotlib
 import torch
+from lightning.fabric.utilities.throughput import get_available_flops
+from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.strategies import FSDPStrategy
+from lightning.pytorch.utilities import rank_zero_only
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # draw to files; no window, no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-from lightning.pytorch.callbacks import Callback, TQDMProgressBar  # noqa: E402
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger  # noqa: E402
-from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
-
-from tinylm.errors import TinyLMError  # noqa: E402
-from tinylm.generation import GenerationSettings, encode_prompt, generate  # noqa: E402
-from tinylm.generation.command import append_jsonl  # noqa: E402
-from tinylm.tokenizers import tokenizer_from_state  # noqa: E402
+from tinylm.errors import TinyLMError
+from tinylm.generation import GenerationSettings, encode_prompt, generate
+from tinylm.generation.command import append_jsonl
+from tinylm.tokenizers import tokenizer_from_state
 
 log = logging.getLogger(__name__)
 
 
 class TokensPerSecond(Callback):
     """Logs `train/tokens_per_sec`: tokens trained on by all devices per wall-clock second,
-    averaged over each logging window, with validation time left out."""
+    averaged over each logging window, with validation time left out.
+
+    On a GPU whose peak FLOP/s Lightning knows, it also logs `train/mfu`, the model FLOPs
+    utilisation: the model's FLOPs per token (GPT.flops_per_token) times tokens per second,
+    as a share of the peak of all devices at the training precision.
+    """
 
     def __init__(self) -> None:
         self.window_start: float | None = None
         self.window_tokens = 0
+        self.peak_flops: float | None = None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        device_peak = get_available_flops(
+            trainer.strategy.root_device, compute_dtype(str(trainer.precision))
+        )
+        if device_peak is not None:
+            self.peak_flops = device_peak * trainer.world_size
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if self.window_start is None:
@@ -41,12 +53,24 @@ class TokensPerSecond(Callback):
         self.window_tokens += batch[0].numel() * trainer.world_size
         optimizer_stepped = (batch_idx + 1) % trainer.accumulate_grad_batches == 0
         if optimizer_stepped and trainer.global_step % trainer.log_every_n_steps == 0:
-            elapsed = time.perf_counter() - self.window_start
-            pl_module.log("train/tokens_per_sec", self.window_tokens / elapsed)
+            tokens_per_sec = self.window_tokens / (time.perf_counter() - self.window_start)
+            pl_module.log("train/tokens_per_sec", tokens_per_sec)
+            if self.peak_flops is not None:
+                flops = pl_module.model.flops_per_token() * tokens_per_sec
+                pl_module.log("train/mfu", flops / self.peak_flops)
             self.window_start, self.window_tokens = None, 0
 
     def on_validation_end(self, trainer, pl_module) -> None:
         self.window_start, self.window_tokens = None, 0
+
+
+def compute_dtype(precision: str) -> torch.dtype:
+    """The dtype the matmuls run in at a Lightning precision such as "bf16-mixed"."""
+    if precision.startswith("bf16"):
+        return torch.bfloat16
+    if precision.startswith("16"):
+        return torch.float16
+    return torch.float32
 
 
 class StepProgressBar(TQDMProgressBar):
@@ -105,7 +129,9 @@ def draw_loss_curve(
     path: Path,
     chance_loss: float | None = None,
 ) -> None:
-    figure, axes = plt.subplots(figsize=(8, 5))
+    # A Figure of its own, not pyplot: no global state, no display backend to choose.
+    figure = Figure(figsize=(8, 5))
+    axes = figure.subplots()
     if train:
         axes.plot(*zip(*train, strict=True), label="train", linewidth=1, alpha=0.8)
     if val:
@@ -119,7 +145,6 @@ def draw_loss_curve(
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
-    plt.close(figure)
 
 
 class GenerationSamples(Callback):
@@ -152,6 +177,10 @@ class GenerationSamples(Callback):
 
     @rank_zero_only
     def on_fit_start(self, trainer, pl_module) -> None:
+        if isinstance(trainer.strategy, FSDPStrategy):
+            # Each forward pass gathers the shards from every rank: rank zero cannot run one alone.
+            log.warning("Generation samples are off under FSDP (hardware=fsdp).")
+            return
         self.tokenizer = tokenizer_from_state(pl_module.hparams.tokenizer_state)
         for prompt in self.prompts:
             try:
