@@ -16,10 +16,9 @@ def test_gpt2_ids_match_tiktoken():
     assert tokenizer.encode("Hello world") == [15496, 995]
     assert tokenizer.eos_id == 50256 and tokenizer.vocab_size == 50257
     assert tokenizer.decode(tokenizer.encode(TEXT)) == TEXT
-    assert tokenizer.encode_batch([TEXT, "Hello world"]) == [
-        reference.encode_ordinary(TEXT),
-        [15496, 995],
-    ]
+    texts = [TEXT, "Hello world", f"a {EOS_TEXT} b"] * 300  # more than one thread's group
+    encoded = tokenizer.encode_batch(texts)
+    assert [ids.tolist() for ids in encoded] == [reference.encode_ordinary(t) for t in texts]
 
 
 def test_special_token_text_in_data_is_encoded_as_plain_text():

@@ -117,7 +117,7 @@ def tokenize_stream(
     tokenizer: Tokenizer,
     stats: TokenizationStats,
     description: str = "Tokenizing",
-) -> Iterator[tuple[list[int], T]]:
+) -> Iterator[tuple[np.ndarray, T]]:
     """Tokenize (text, ends_document, tag) pieces in large batches, in order.
 
     Yields (ids, tag) per piece, with EOS appended to the last piece of each document. Batches
@@ -131,7 +131,7 @@ def tokenize_stream(
             size = sum(len(text.encode()) for text, _, _ in batch)
             for ids, (_, ends_document, tag) in zip(encoded, batch, strict=True):
                 if ends_document:
-                    ids.append(tokenizer.eos_id)
+                    ids = np.append(ids, tokenizer.eos_id)
                     stats.documents += 1
                 stats.tokens += len(ids)
                 yield ids, tag

@@ -9,6 +9,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+import numpy as np
+
 EOS_TEXT = "<|endoftext|>"
 
 
@@ -30,9 +32,10 @@ class Tokenizer(ABC):
     @abstractmethod
     def decode(self, ids: Sequence[int]) -> str: ...
 
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        """Many texts at once; backends override this where they can use several threads."""
-        return [self.encode(text) for text in texts]
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Many texts at once, each as an array of ids: the bulk path of the cache writer.
+        Backends override it to encode on every core."""
+        return [np.asarray(self.encode(text), dtype=np.int64) for text in texts]
 
     @abstractmethod
     def state_dict(self) -> dict:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import tiktoken
 
 from tinylm.errors import TokenizerError
 from tinylm.tokenizers.base import EOS_TEXT, Tokenizer
+
+THREAD_GROUP = 256  # texts per thread task: few enough tasks that the GIL is rarely contended
 
 
 class TiktokenTokenizer(Tokenizer):
@@ -45,9 +49,18 @@ class TiktokenTokenizer(Tokenizer):
     def encode(self, text: str) -> list[int]:
         return self.encoding.encode_ordinary(text)
 
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        # tiktoken releases the GIL: its thread pool encodes on every core.
-        return self.encoding.encode_ordinary_batch(list(texts), num_threads=os.cpu_count() or 1)
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        # tiktoken's Rust core releases the GIL, so threads encode on every core. Each thread
+        # takes a group of texts, and encode_to_numpy skips building a Python int per token:
+        # together about 3× tiktoken's own one-thread encoder on two cores (README).
+        groups = [texts[i : i + THREAD_GROUP] for i in range(0, len(texts), THREAD_GROUP)]
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            encoded = pool.map(self._encode_group, groups)
+            return [ids for group in encoded for ids in group]
+
+    def _encode_group(self, texts: Sequence[str]) -> list[np.ndarray]:
+        # disallowed_special=() encodes "<|endoftext|>" in the text as plain text, like encode().
+        return [self.encoding.encode_to_numpy(text, disallowed_special=()) for text in texts]
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.encoding.decode(list(ids))
