@@ -27,9 +27,8 @@ import pyarrow.parquet as pq
 from torch.utils.data import DataLoader
 
 from tinylm.data.datamodule import TokenDataModule
-from tinylm.data.hub import hub_errors_explained, is_local
+from tinylm.data.hub import hub_errors_explained, is_local, version_fingerprint
 from tinylm.data.shard_cache import ShardCache
-from tinylm.data.text_files import files_fingerprint
 from tinylm.data.token_cache import (
     TokenizationStats,
     TokenizedCache,
@@ -140,19 +139,16 @@ class FineWebDataModule(TokenDataModule):
     # -- epochs --------------------------------------------------------------------------------
 
     def source_fingerprint(self) -> dict:
-        fingerprint = {
+        return {
             "kind": "fineweb",
             "path": self.path,
             "subset": self.subset,
             "val_fraction": self.val_fraction,
             "tokens_per_epoch": self.tokens_per_epoch,
+            **version_fingerprint(
+                self.path, self.revision, f"{subset_folder(self.subset)}/*.parquet"
+            ),
         }
-        if is_local(self.path):
-            root = Path(self.path).expanduser() / subset_folder(self.subset)
-            fingerprint["files"] = files_fingerprint(sorted(root.glob("*.parquet")))
-        else:
-            fingerprint["revision"] = self.revision
-        return fingerprint
 
     def build(self, folder: Path) -> tuple[Tokenizer, dict]:
         """Epoch 0, with the validation split and, for a trained tokenizer, its training."""

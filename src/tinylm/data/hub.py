@@ -6,12 +6,22 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from tinylm.data.text_files import files_fingerprint
 from tinylm.errors import DataError
 
 
 def is_local(path: str) -> bool:
     """A folder laid out like the hub repository stands in for it (same loading code)."""
     return Path(path).expanduser().is_dir()
+
+
+def version_fingerprint(path: str, revision: str, pattern: str) -> dict:
+    """What pins the version of a dataset: the revision of a hub repository, or the files of a
+    local folder matching `pattern` (paths, sizes and modification times)."""
+    if not is_local(path):
+        return {"revision": revision}
+    files = sorted(p for p in Path(path).expanduser().glob(pattern) if p.is_file())
+    return {"files": files_fingerprint(files)}
 
 
 @contextlib.contextmanager

@@ -18,8 +18,7 @@ from typing import Any
 import datasets
 
 from tinylm.data.datamodule import TokenDataModule
-from tinylm.data.hub import hub_errors_explained, is_local
-from tinylm.data.text_files import files_fingerprint
+from tinylm.data.hub import hub_errors_explained, is_local, version_fingerprint
 from tinylm.data.token_cache import write_split
 from tinylm.errors import DataError
 from tinylm.tokenizers import EOS_TEXT, Tokenizer, build_tokenizer
@@ -57,18 +56,13 @@ class TinyStoriesDataModule(TokenDataModule):
         self.hf_cache_dir = hf_cache_dir
 
     def source_fingerprint(self) -> dict:
-        fingerprint = {
+        return {
             "kind": "tinystories",
             "path": self.path,
             "variant": self.variant,
             "max_docs": self.max_docs,
+            **version_fingerprint(self.path, self.revision, "**/*"),
         }
-        if is_local(self.path):
-            files = sorted(p for p in Path(self.path).expanduser().rglob("*") if p.is_file())
-            fingerprint["files"] = files_fingerprint(files)
-        else:
-            fingerprint["revision"] = self.revision
-        return fingerprint
 
     def build(self, folder: Path) -> tuple[Tokenizer, dict]:
         stories = {split: self.load_split(split) for split in SPLITS}
