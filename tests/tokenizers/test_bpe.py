@@ -35,6 +35,7 @@ def test_bpe_is_restored_from_its_state_and_training_is_deterministic(bpe):
     restored = tokenizer_from_state(bpe.state_dict())
     again = build_tokenizer(SPEC, lambda: iter(make_story_corpus(300)))
     text = make_story_corpus(5, seed=4)
+
     def ids(tokenizer):
         return [array.tolist() for array in tokenizer.encode_batch(text)]
 
