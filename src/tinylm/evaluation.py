@@ -91,7 +91,6 @@ def evaluate(cfg: DictConfig) -> dict:
         block_size=loaded.model.config.block_size,
         tokenizer=saved_tokenizer_spec(loaded.tokenizer),
     )
-    datamodule.prepare_data()
     datamodule.setup("validate")
     log.info(f"Data: {datamodule.describe()}")
 

@@ -71,6 +71,7 @@ class TokenDataModule(L.LightningDataModule):
         load_or_build(self.cache_dir, self.name, self.fingerprint(), self.build)
 
     def setup(self, stage: str | None = None) -> None:
+        # Builds the cache when prepare_data() did not (a process of its own, a script).
         if self.cache is None:
             self.cache = load_or_build(self.cache_dir, self.name, self.fingerprint(), self.build)
             for split in ("train", "val"):

@@ -18,7 +18,6 @@ log = logging.getLogger(__name__)
 
 def prepare(cfg: DictConfig) -> TokenDataModule:
     datamodule: TokenDataModule = instantiate(cfg.data, _convert_="all")
-    datamodule.prepare_data()
     datamodule.setup()
     datamodule.prepare_ahead(cfg.epochs)
     log.info(f"Ready: {datamodule.describe()}")

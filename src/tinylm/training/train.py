@@ -48,10 +48,9 @@ def fit(cfg: DictConfig) -> TrainingResult:
     output_dir = Path(cfg.paths.output_dir)
 
     datamodule: TokenDataModule = instantiate(cfg.data, _convert_="all")
-    # Prepared here, before the Trainer exists, because the model's vocabulary comes from the
-    # tokenizer and a char or BPE tokenizer is learned from the data. Every process may do
-    # this: the cache is built once, under a lock, and the others reuse it.
-    datamodule.prepare_data()
+    # Set up here, before the Trainer exists, because the model's vocabulary comes from the
+    # tokenizer and a char or BPE tokenizer is learned from the data. setup() builds a missing
+    # cache itself; every process may call it: one builds, under a lock, the others reuse it.
     datamodule.setup("fit")
     tokenizer = datamodule.tokenizer
 
