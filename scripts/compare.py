@@ -1,7 +1,16 @@
-"""Compare runs offline: python scripts/compare.py <run or sweep folders> [--output val_loss.png]"""
+"""Compare runs: python scripts/compare.py runs=<sweep or run folders> (see conf/compare.yaml)."""
 
-from tinylm.experiments.compare import main
-from tinylm.utils.cli import exits_cleanly_on_user_error
+import hydra
+from omegaconf import DictConfig
+
+from tinylm.commands import run
+from tinylm.commands.compare import compare
+
+
+@hydra.main(config_path="../conf", config_name="compare", version_base="1.3")
+def main(cfg: DictConfig) -> str:
+    return run(compare, cfg)
+
 
 if __name__ == "__main__":
-    exits_cleanly_on_user_error(main)()
+    main()

@@ -1,17 +1,15 @@
-"""Evaluate a checkpoint: python scripts/eval.py ckpt_path=<run folder> data=text data.path=...
-(see conf/eval.yaml)."""
+"""Evaluate a checkpoint: python scripts/eval.py ckpt_path=<run folder> (see conf/eval.yaml)."""
 
 import hydra
 from omegaconf import DictConfig
 
-from tinylm.evaluation import evaluate
-from tinylm.utils.cli import exits_cleanly_on_user_error
+from tinylm.commands import run
+from tinylm.commands.eval import evaluate
 
 
 @hydra.main(config_path="../conf", config_name="eval", version_base="1.3")
-@exits_cleanly_on_user_error
-def main(cfg: DictConfig) -> float:
-    return evaluate(cfg)["loss"]
+def main(cfg: DictConfig) -> dict:
+    return run(evaluate, cfg)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,13 @@
 import hydra
 from omegaconf import DictConfig
 
-from tinylm.generation import generate_from_checkpoint
-from tinylm.utils.cli import exits_cleanly_on_user_error
+from tinylm.commands import run
+from tinylm.commands.generate import generate
 
 
 @hydra.main(config_path="../conf", config_name="generate", version_base="1.3")
-@exits_cleanly_on_user_error
-def main(cfg: DictConfig) -> None:
-    generate_from_checkpoint(cfg)
+def main(cfg: DictConfig) -> list[dict]:
+    return run(generate, cfg)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,13 @@
 import hydra
 from omegaconf import DictConfig
 
-from tinylm.data.prepare import prepare
-from tinylm.utils.cli import exits_cleanly_on_user_error
+from tinylm.commands import run
+from tinylm.commands.prepare_data import prepare_data
 
 
 @hydra.main(config_path="../conf", config_name="prepare_data", version_base="1.3")
-@exits_cleanly_on_user_error
 def main(cfg: DictConfig) -> None:
-    prepare(cfg)
+    run(prepare_data, cfg)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,17 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from tinylm.training import train
+from tinylm.experiments.run_folders import register_resolver
+from tinylm.training import fit
 
 # One intra-op thread per process: the tests' models are tiny (threads gain little), and on a
 # shared 2-core machine OpenMP threads that spin-wait for a busy core slow a test tenfold.
 # The variable reaches the scripts and DDP ranks that tests start.
 torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# The scripts register it when they import their command; tests compose the configs directly.
+register_resolver()
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 REPO_ROOT = CONF_DIR.parent
@@ -131,7 +135,7 @@ def trained_run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("trained")
     story = folder / "stories.txt"
     story.write_text("\n<|endoftext|>\n".join(make_story_corpus(400)) + "\n")
-    train(compose_train(
+    fit(compose_train(
         folder, "model=tiny", "data=text", "tokenizer=char", f"data.path={story}",
         "trainer.max_steps=200", "optimizer.lr=3e-3", "logger=csv", "callbacks.progress_bar=null",
     ))  # fmt: skip

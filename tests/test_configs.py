@@ -9,8 +9,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import CONF_DIR, compose_config, compose_train
+from tinylm.commands.generate import generation_settings
 from tinylm.data import TokenDataModule
-from tinylm.generation.command import generation_settings
 from tinylm.generation.settings import STRATEGIES
 from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
 

@@ -8,7 +8,7 @@ import torch
 
 from tests.conftest import REPO_ROOT, compose_train, write_fineweb_repo, write_tinystories_repo
 from tinylm.tokenizers import tokenizer_from_state
-from tinylm.training import train
+from tinylm.training import fit
 
 
 def run(script, *args, cwd, env=None):
@@ -44,7 +44,7 @@ def test_a_bpe_trained_on_tinystories_travels_in_the_checkpoint(tmp_path):
         f"data.hf_cache_dir={tmp_path / 'hf'}", "tokenizer=bpe", "tokenizer.vocab_size=300",
         "trainer.max_steps=60", "trainer.val_check_interval=30", "optimizer.lr=3e-3",
     )  # fmt: skip
-    train(cfg)
+    fit(cfg)
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     tokenizer = tokenizer_from_state(checkpoint["hyper_parameters"]["tokenizer_state"])
     (cache,) = (tmp_path / "cache").glob("tinystories-*[!k]")  # the folder, not its .lock
@@ -62,14 +62,14 @@ def test_a_fineweb_run_resumed_mid_stream_ends_like_an_uninterrupted_one(tmp_pat
               "data.val_fraction=0.2", "model.block_size=32", "trainer.max_steps=12",
               "trainer.val_check_interval=1000", "optimizer.warmup_steps=2",
               f"paths.cache_dir={tmp_path / 'cache'}")  # fmt: skip
-    train(compose_train(tmp_path / "whole", *common))
+    fit(compose_train(tmp_path / "whole", *common))
     stop = ("+callbacks.stop._target_=tests.training.callbacks_for_tests.StopAtStep",
             "+callbacks.stop.step=7")  # fmt: skip
-    train(compose_train(tmp_path / "first", *common, *stop))
+    fit(compose_train(tmp_path / "first", *common, *stop))
     interrupted = tmp_path / "first" / "run" / "checkpoints" / "last.ckpt"
     state = torch.load(interrupted, weights_only=True)
     assert state["FineWebDataModule"]["train_batches_consumed"] == 7  # the stream position
-    train(compose_train(tmp_path / "resumed", *common, f"ckpt_path={interrupted}"))
+    fit(compose_train(tmp_path / "resumed", *common, f"ckpt_path={interrupted}"))
 
     load = lambda run: torch.load(tmp_path / run / "run" / "checkpoints" / "last.ckpt",  # noqa: E731
                                   weights_only=True)["state_dict"]  # fmt: skip

@@ -9,7 +9,7 @@ import torch
 from omegaconf import OmegaConf
 
 from tests.conftest import run_train_script
-from tests.experiments.wandb_files import environment_without_api_key, offline_run
+from tests.training.wandb_files import environment_without_api_key, offline_run
 from tinylm.experiments.compare import compare
 
 TINY_SWEEP = ("model=tiny", "tokenizer=char", "data=text", "trainer.max_steps=6",

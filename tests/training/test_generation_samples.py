@@ -7,7 +7,7 @@ from lightning.pytorch.loggers import WandbLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.conftest import compose_train
-from tinylm.training import train
+from tinylm.training import fit
 from tinylm.training.callbacks import log_samples
 
 
@@ -20,7 +20,7 @@ def test_each_validation_logs_samples_of_the_fixed_prompts(tmp_path, story_file,
         'callbacks.generation_samples.prompts=["Once upon a time", "", "Tom in Zürich"]',
     )  # fmt: skip
     with caplog.at_level(logging.INFO, logger="tinylm.training.callbacks"):
-        train(cfg)
+        fit(cfg)
     run = tmp_path / "run"
 
     # Not at the sanity check before training; after each of the two validations.

@@ -8,7 +8,7 @@ import torch
 from tests.conftest import compose_train, run_train_script
 from tinylm.errors import ConfigError
 from tinylm.model import GPT, GPTConfig
-from tinylm.training import train
+from tinylm.training import fit
 from tinylm.training.hardware import accumulation_for_global_batch
 from tinylm.training.optim import parameter_groups
 
@@ -49,7 +49,7 @@ def test_training_derives_its_accumulation_from_the_global_batch(tmp_path, story
         "+callbacks.record._target_=tests.training.callbacks_for_tests.RecordBatches",
         f"+callbacks.record.folder={tmp_path / 'batches'}",
     )  # fmt: skip
-    train(cfg)
+    fit(cfg)
     micro_batches = torch.load(tmp_path / "batches" / "rank0.pt")
     assert micro_batches.shape[:2] == (4 * 3, 4)  # 4 steps × 3 micro-batches of 4 = 12 each
     with open(tmp_path / "run" / "csv" / "metrics.csv") as handle:
@@ -91,7 +91,7 @@ def test_ddp_on_two_cpu_processes_trains_like_one_process_with_the_same_global_b
     # One process: accumulation 2. It validates on its first 4 batches of 4 windows, the same
     # 16 windows that two processes see with 2 batches each (Lightning deals them out in turn).
     single = tmp_path / "single"
-    train(compose_train(single, *common, "hardware=cpu", "trainer.limit_val_batches=4",
+    fit(compose_train(single, *common, "hardware=cpu", "trainer.limit_val_batches=4",
                         f"+callbacks.record.folder={single / 'batches'}"))  # fmt: skip
     # Two processes started by Lightning, gloo between them: accumulation 1.
     result = run_train_script(

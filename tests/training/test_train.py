@@ -8,7 +8,7 @@ import torch
 
 from tests.conftest import compose_train, run_train_script
 from tinylm.model import GPT, GPTConfig
-from tinylm.training import train
+from tinylm.training import fit
 
 TINY_CHAR = ("model=tiny", "data=text", "tokenizer=char", "logger=csv")
 
@@ -28,7 +28,7 @@ def test_a_tiny_model_learns_and_leaves_checkpoints_metrics_and_a_curve(tmp_path
         tmp_path, *TINY_CHAR, f"data.path={story_file}",
         "trainer.max_steps=300", "trainer.val_check_interval=100", "optimizer.lr=3e-3",
     )  # fmt: skip
-    best = train(cfg)
+    best = fit(cfg).best_val_loss
 
     run = tmp_path / "run"
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
@@ -59,17 +59,17 @@ def test_a_tiny_model_learns_and_leaves_checkpoints_metrics_and_a_curve(tmp_path
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, story_file):
     common = (*TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=30",
               "trainer.val_check_interval=1000", "optimizer.warmup_steps=5")  # fmt: skip
-    train(compose_train(tmp_path / "whole", *common,
+    fit(compose_train(tmp_path / "whole", *common,
                         "callbacks.periodic_checkpoint.every_n_train_steps=10"))  # fmt: skip
     kept = sorted(p.name for p in (tmp_path / "whole" / "run" / "checkpoints").glob("step*"))
     assert kept == ["step0000010.ckpt", "step0000020.ckpt", "step0000030.ckpt"]
 
     stop = ("+callbacks.stop._target_=tests.training.callbacks_for_tests.StopAtStep",
             "+callbacks.stop.step=13")  # fmt: skip
-    train(compose_train(tmp_path / "first", *common, *stop))
+    fit(compose_train(tmp_path / "first", *common, *stop))
     interrupted = tmp_path / "first" / "run" / "checkpoints" / "last.ckpt"
     assert torch.load(interrupted, weights_only=True)["global_step"] == 13
-    train(compose_train(tmp_path / "resumed", *common, f"ckpt_path={interrupted}"))
+    fit(compose_train(tmp_path / "resumed", *common, f"ckpt_path={interrupted}"))
 
     whole, resumed = final_weights(tmp_path / "whole"), final_weights(tmp_path / "resumed")
     assert whole.keys() == resumed.keys()
@@ -80,14 +80,14 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, s
 def test_gradient_accumulation_trains_like_the_larger_batch(tmp_path, story_file):
     common = (*TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=8",
               "trainer.val_check_interval=1000", "optimizer.warmup_steps=0")  # fmt: skip
-    train(compose_train(tmp_path / "big", *common, "data.batch_size=8"))
-    train(compose_train(tmp_path / "acc", *common, "data.batch_size=4",
+    fit(compose_train(tmp_path / "big", *common, "data.batch_size=8"))
+    fit(compose_train(tmp_path / "acc", *common, "data.batch_size=4",
                         "trainer.accumulate_grad_batches=2"))  # fmt: skip
     big, accumulated = final_weights(tmp_path / "big"), final_weights(tmp_path / "acc")
     for name in big:
         torch.testing.assert_close(accumulated[name], big[name], rtol=1e-4, atol=1e-5, msg=name)
     no_accumulation = tmp_path / "small"
-    train(compose_train(no_accumulation, *common, "data.batch_size=4"))
+    fit(compose_train(no_accumulation, *common, "data.batch_size=4"))
     assert not torch.allclose(
         final_weights(no_accumulation)["model.ln_f.weight"], big["model.ln_f.weight"]
     )
@@ -95,7 +95,7 @@ def test_gradient_accumulation_trains_like_the_larger_batch(tmp_path, story_file
 
 def first_update_norm(tmp_path, story_file, clip: str) -> float:
     initial = tmp_path / "initial.pt"
-    train(compose_train(
+    fit(compose_train(
         tmp_path, *TINY_CHAR, f"data.path={story_file}", "optimizer=sgd", "optimizer.lr=1.0",
         "optimizer.warmup_steps=0", "trainer.max_steps=1", f"trainer.gradient_clip_val={clip}",
         "+callbacks.initial._target_=tests.training.callbacks_for_tests.SaveInitialWeights",
@@ -147,7 +147,7 @@ def test_mfu_is_logged_where_the_device_peak_is_known(tmp_path, story_file, monk
     monkeypatch.setattr("tinylm.training.callbacks.get_available_flops", lambda *_: 1e12)
     cfg = compose_train(tmp_path, *TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=20",
                         "trainer.log_every_n_steps=5")  # fmt: skip
-    train(cfg)
+    fit(cfg)
     rows = [r for r in run_folder_metrics(tmp_path) if r["train/mfu"]]
     assert len(rows) == 4
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
@@ -158,5 +158,5 @@ def test_mfu_is_logged_where_the_device_peak_is_known(tmp_path, story_file, monk
 
 
 def test_no_mfu_without_a_known_peak(tmp_path, story_file):
-    train(compose_train(tmp_path, *TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=10"))
+    fit(compose_train(tmp_path, *TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=10"))
     assert "train/mfu" not in run_folder_metrics(tmp_path)[0]

@@ -1,6 +1,5 @@
-"""Compare runs offline: the validation-loss curves of every run on one PNG, and a table.
-
-    python scripts/compare.py outputs/train/multiruns/<sweep> outputs/train/runs/<run> ...
+"""Compare runs offline: the validation-loss curves of every run on one PNG, and a table
+(`python scripts/compare.py`).
 
 A folder is a run when it holds csv/metrics.csv (the CSV logger's, on by default); any other
 folder is searched for runs, so a sweep folder stands for all of its jobs.
@@ -8,7 +7,6 @@ folder is searched for runs, so a sweep folder stands for all of its jobs.
 
 from __future__ import annotations
 
-import argparse
 import csv
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,14 +87,3 @@ def compare(folders: list[str], output: Path) -> str:
         final = run.val[-1][1] if run.val else None
         rows.append([label, loss_text(loss), str(step), loss_text(final), str(run.folder)])
     return markdown_table(HEADER, rows)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="Validation-loss curves of runs on one PNG, and a table of their results."
-    )
-    parser.add_argument("folders", nargs="+", help="run folders, or folders holding runs (sweeps)")
-    parser.add_argument("--output", type=Path, default=Path("val_loss.png"), help="the PNG")
-    args = parser.parse_args(argv)
-    print(compare(args.folders, args.output))
-    print(f"\nValidation loss curves: {args.output}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime
 import io
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -14,11 +13,11 @@ from typing import Any
 
 from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from tinylm.experiments.jobs import COMPLETED, FAILED, RESULT_FILE
+from tinylm.experiments.run_results import COMPLETED, FAILED, RESULT_FILE, read_result
 from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides
+from tinylm.utils.hydra import in_sweep
 
 HEADER = ["job", "status", "best val/loss", "steps", "time", "overrides", "folder"]
 NO_RESULT = "no result"
@@ -32,7 +31,7 @@ class SweepSummary(Callback):
     or that its sweeper ends early still leaves one, and printed when the sweep ends."""
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if config.hydra.mode == RunMode.MULTIRUN:
+        if in_sweep():
             write_summary(Path(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -46,8 +45,9 @@ def read_jobs(sweep_dir: Path) -> list[dict]:
     jobs = []
     for hydra_folder in sorted(sweep_dir.rglob(".hydra")):
         folder = hydra_folder.parent
-        if (folder / RESULT_FILE).is_file():
-            jobs.append(json.loads((folder / RESULT_FILE).read_text()))
+        result = read_result(folder)
+        if result is not None:
+            jobs.append(result)
             continue
         jobs.append({
             "job": OmegaConf.load(hydra_folder / "hydra.yaml").hydra.job.num,

@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 
 from tinylm.errors import TinyLMError
 from tinylm.generation import GenerationSettings, encode_prompt, generate
-from tinylm.generation.command import append_jsonl
 from tinylm.tokenizers import tokenizer_from_state
+from tinylm.utils.files import append_jsonl
 
 log = logging.getLogger(__name__)
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import lightning as L
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning.pytorch.plugins.environments import LightningEnvironment
 from lightning.pytorch.strategies import FSDPStrategy
 
 from tinylm.errors import ConfigError
 from tinylm.model.block import Block
+from tinylm.utils.hydra import in_sweep
 
 
 def process_count(trainer: L.Trainer) -> int:
@@ -58,8 +57,7 @@ def refuse_relaunch_inside_sweep(trainer: L.Trainer) -> None:
     """Lightning starts the other processes of hardware=ddp on one machine by running the
     command line again (sys.argv) with the run folder added. Inside a Hydra multirun that
     command line is the whole sweep, so every child would start sweeps of its own."""
-    in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    if not in_sweep or trainer.num_devices == 1:
+    if not in_sweep() or trainer.num_devices == 1:
         return
     # LightningEnvironment is the one where Lightning starts the processes; under torchrun or
     # SLURM (their own environments) every process was started already. Its own test for that,

@@ -14,7 +14,6 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from tinylm.data import TokenDataModule
-from tinylm.experiments.wandb_logging import finish_wandb_run
 from tinylm.model import GPTConfig
 from tinylm.training.callbacks import LossCurve
 from tinylm.training.hardware import (
@@ -23,6 +22,7 @@ from tinylm.training.hardware import (
     refuse_relaunch_inside_sweep,
 )
 from tinylm.training.module import GPTLightningModule
+from tinylm.training.wandb_logger import finish_wandb_run
 from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,6 @@ class TrainingResult:
     final_val_loss: float
     steps: int  # optimizer steps taken, counting those before a resume
     best_checkpoint: str | None
-
-
-def train(cfg: DictConfig) -> float:
-    """Train as `cfg` says; return the best val/loss (what sweepers minimise)."""
-    return fit(cfg).best_val_loss
 
 
 def fit(cfg: DictConfig) -> TrainingResult:

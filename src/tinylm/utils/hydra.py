@@ -1,10 +1,13 @@
-"""Hydra glue: instantiate groups of named objects, and build the Trainer's arguments."""
+"""Hydra glue: instantiate groups of named objects, build the Trainer's arguments, and tell
+whether a job runs inside a sweep."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -37,3 +40,8 @@ def default_precision(accelerator: str) -> str:
     """bf16 autocast where a GPU supports it; full fp32 elsewhere (bf16 on CPUs is slow)."""
     gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
     return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def in_sweep() -> bool:
+    """Whether this process runs a job of a Hydra multirun (a sweep, an Optuna search)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN

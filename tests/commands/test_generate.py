@@ -9,8 +9,8 @@ import torch
 
 from tests.conftest import REPO_ROOT, compose_config
 from tests.test_checkpoint import CodeThatRunsWhenUnpickled
-from tinylm.generation import generate_from_checkpoint
-from tinylm.utils.cli import exits_cleanly_on_user_error
+from tinylm.commands import run
+from tinylm.commands.generate import generate
 
 
 def generate_cfg(trained_run, tmp_path, *overrides):
@@ -23,7 +23,7 @@ def test_a_single_sample_streams_and_is_recorded(trained_run, tmp_path, capsys):
     out = tmp_path / "samples" / "out.jsonl"
     cfg = generate_cfg(trained_run, tmp_path, "prompt=Once upon a time", "max_new_tokens=60",
                        "seed=5", f"output_file={out}")  # fmt: skip
-    (record,) = generate_from_checkpoint(cfg)
+    (record,) = generate(cfg)
     assert capsys.readouterr().out == "Once upon a time" + record["text"] + "\n"
     assert 0 < len(record["tokens"]) <= 60
     assert record["finish_reason"] in ("eos", "length")
@@ -33,7 +33,7 @@ def test_a_single_sample_streams_and_is_recorded(trained_run, tmp_path, capsys):
     assert json.loads(out.read_text()) == record
 
     # The same seed gives the same text; the file keeps the first run's record.
-    (again,) = generate_from_checkpoint(cfg)
+    (again,) = generate(cfg)
     lines = out.read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[1])["text"] == again["text"] == record["text"]
 
@@ -41,7 +41,7 @@ def test_a_single_sample_streams_and_is_recorded(trained_run, tmp_path, capsys):
 def test_several_prompts_and_samples_are_printed_and_recorded(trained_run, tmp_path, capsys):
     cfg = generate_cfg(trained_run, tmp_path, "prompt=[Once upon a time,Tom had a]",
                        "num_samples=2", "max_new_tokens=30", "temperature=1.0")  # fmt: skip
-    records = generate_from_checkpoint(cfg)
+    records = generate(cfg)
     assert [(r["prompt"], r["sample"]) for r in records] == [
         ("Once upon a time", 1), ("Once upon a time", 2), ("Tom had a", 1), ("Tom had a", 2),
     ]  # fmt: skip
@@ -54,7 +54,7 @@ def test_several_prompts_and_samples_are_printed_and_recorded(trained_run, tmp_p
 def test_beam_search_returns_its_best_beams_best_first(trained_run, tmp_path):
     cfg = generate_cfg(trained_run, tmp_path, "prompt=Tom", "strategy=beam", "num_beams=4",
                        "num_samples=3", "max_new_tokens=40")  # fmt: skip
-    records = generate_from_checkpoint(cfg)
+    records = generate(cfg)
     scores = [r["score"] for r in records]
     assert len(records) == 3 and scores == sorted(scores, reverse=True)
     assert len({tuple(r["tokens"]) for r in records}) == 3
@@ -64,8 +64,8 @@ def test_a_prompt_file_is_one_prompt_and_an_empty_prompt_starts_a_document(train
     prompt_file = tmp_path / "prompt.txt"
     prompt_file.write_text("Once upon a time, Lily\n")
     cfg = generate_cfg(trained_run, tmp_path, f"prompt_file={prompt_file}", "max_new_tokens=5")
-    assert generate_from_checkpoint(cfg)[0]["prompt"] == "Once upon a time, Lily"
-    (unprompted,) = generate_from_checkpoint(generate_cfg(trained_run, tmp_path, "prompt="))
+    assert generate(cfg)[0]["prompt"] == "Once upon a time, Lily"
+    (unprompted,) = generate(generate_cfg(trained_run, tmp_path, "prompt="))
     assert unprompted["prompt"] == "" and unprompted["tokens"]
 
 
@@ -88,7 +88,7 @@ def test_bad_input_is_one_clear_line_and_exit_status_1(
 ):
     cfg = generate_cfg(trained_run, tmp_path, *overrides)
     with pytest.raises(SystemExit) as exit_info:
-        exits_cleanly_on_user_error(generate_from_checkpoint)(cfg)
+        run(generate, cfg)
     assert exit_info.value.code == 1
     captured = capsys.readouterr()
     assert captured.err.startswith(message) and captured.err.count("\n") == 1

@@ -1,8 +1,7 @@
-"""generate_from_checkpoint(cfg): what `python scripts/generate.py` does (conf/generate.yaml)."""
+"""`python scripts/generate.py` (conf/generate.yaml): continue prompts with a trained model."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import fields
@@ -11,12 +10,12 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from tinylm import generation
 from tinylm.checkpoint import load_checkpoint
 from tinylm.errors import ConfigError, PromptError
-from tinylm.generation.generate import encode_prompt, generate
-from tinylm.generation.settings import GenerationSettings
-from tinylm.generation.streaming import TextStream
+from tinylm.generation import GenerationSettings, TextStream, encode_prompt
 from tinylm.utils.device import resolve_device
+from tinylm.utils.files import append_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ def generation_settings(cfg: DictConfig) -> GenerationSettings:
     )
 
 
-def generate_from_checkpoint(cfg: DictConfig) -> list[dict]:
+def generate(cfg: DictConfig) -> list[dict]:
     """Continue every prompt, print the text (streamed for a single sequence), append one JSON
     record per sequence to cfg.output_file if set; return the records."""
     settings = generation_settings(cfg)
@@ -72,7 +71,7 @@ def generate_from_checkpoint(cfg: DictConfig) -> list[dict]:
         if stream is not None:
             print(prompt, end="", flush=True)
         started = time.perf_counter()
-        completions = generate(
+        completions = generation.generate(
             model, prompt_ids, settings, tokenizer.eos_id, generator,
             on_token=stream.write if stream is not None else None,
         )  # fmt: skip
@@ -105,11 +104,3 @@ def generate_from_checkpoint(cfg: DictConfig) -> list[dict]:
     if cfg.get("output_file"):
         log.info(f"Wrote {len(records)} records to {cfg.output_file}")
     return records
-
-
-def append_jsonl(path: Path, records: list[dict]) -> None:
-    """Add records to the end of `path`: earlier runs' records are kept."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")

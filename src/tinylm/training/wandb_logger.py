@@ -10,12 +10,12 @@ from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from tinylm.errors import ConfigError
+from tinylm.utils.hydra import in_sweep
 
 log = logging.getLogger(__name__)
 RUN_ID_KEY = "wandb_run_id"  # where checkpoints keep the id of the wandb run that wrote them
@@ -44,7 +44,7 @@ def wandb_logger(
     job = HydraConfig.get() if HydraConfig.initialized() else None
     if name is None and job is not None:
         name = job.job.override_dirname or None
-    if group is None and job is not None and job.mode == RunMode.MULTIRUN:
+    if group is None and in_sweep():
         group = Path(job.sweep.dir).name
     if offline is None:
         offline = "WANDB_MODE" not in os.environ and not has_api_key()

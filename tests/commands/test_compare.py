@@ -3,8 +3,9 @@
 import pytest
 from omegaconf import OmegaConf
 
-from tinylm.errors import TinyLMError
-from tinylm.experiments.compare import main
+from tests.conftest import compose_config
+from tinylm.commands.compare import compare
+from tinylm.errors import ConfigError, TinyLMError
 
 
 def write_run(folder, overrides, val_losses):
@@ -26,7 +27,9 @@ def test_compare_draws_every_run_and_ranks_them_by_best_val_loss(tmp_path, capsy
     write_run(tmp_path / "baseline", ["model=small"], [2.9, 2.4])
     output = tmp_path / "curves.png"
 
-    main([str(sweep), str(tmp_path / "baseline"), "--output", str(output)])
+    compare(
+        compose_config("compare", f"runs=[{sweep},{tmp_path / 'baseline'}]", f"output={output}")
+    )
 
     lines = capsys.readouterr().out.splitlines()
     cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines[2:5]]
@@ -36,10 +39,14 @@ def test_compare_draws_every_run_and_ranks_them_by_best_val_loss(tmp_path, capsy
         ["model=tiny optimizer.lr=0.001", "2.5000", "20", "2.6000"],
     ]
     assert output.stat().st_size > 10_000
+    assert output.with_suffix(".md").read_text().splitlines()[2:5] == lines[2:5]
 
 
 def test_folders_without_runs_are_a_clear_error(tmp_path):
+    output = f"output={tmp_path / 'curves.png'}"
     with pytest.raises(TinyLMError, match="No run with csv/metrics.csv"):
-        main([str(tmp_path)])
+        compare(compose_config("compare", f"runs={tmp_path}", output))
     with pytest.raises(TinyLMError, match="is not a folder"):
-        main([str(tmp_path / "missing")])
+        compare(compose_config("compare", f"runs={tmp_path / 'missing'}", output))
+    with pytest.raises(ConfigError, match="runs is not set"):
+        compare(compose_config("compare", output))

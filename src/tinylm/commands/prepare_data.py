@@ -1,4 +1,5 @@
-"""prepare(cfg): download and tokenize a dataset without training (scripts/prepare_data.py).
+"""`python scripts/prepare_data.py` (conf/prepare_data.yaml): download and tokenize a dataset
+without training.
 
 A cluster user runs it on a machine with internet; training on compute nodes without it then
 finds the tokenized cache by its fingerprint, which is computed from the config alone.
@@ -11,12 +12,12 @@ import logging
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from tinylm.data.datamodule import TokenDataModule
+from tinylm.data import TokenDataModule
 
 log = logging.getLogger(__name__)
 
 
-def prepare(cfg: DictConfig) -> TokenDataModule:
+def prepare_data(cfg: DictConfig) -> TokenDataModule:
     datamodule: TokenDataModule = instantiate(cfg.data, _convert_="all")
     datamodule.setup()
     datamodule.prepare_ahead(cfg.epochs)

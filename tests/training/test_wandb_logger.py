@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from tests.conftest import compose_train
-from tests.experiments.wandb_files import environment_without_api_key, item_key, offline_run
+from tests.training.wandb_files import environment_without_api_key, item_key, offline_run
 from tinylm.errors import ConfigError
-from tinylm.experiments.wandb_logging import RUN_ID_KEY, wandb_logger
-from tinylm.training import train
+from tinylm.training import fit
+from tinylm.training.wandb_logger import RUN_ID_KEY, wandb_logger
 
 
 @pytest.fixture
@@ -34,13 +34,13 @@ def test_uploading_checkpoints_without_an_api_key_is_a_clear_error(tmp_path, no_
 def test_wandb_offline_run_holds_history_and_config_and_a_resumed_run_keeps_its_id(
     tmp_path, story_file, no_wandb_api_key, caplog
 ):
-    caplog.set_level(logging.INFO, logger="tinylm.experiments.wandb_logging")
+    caplog.set_level(logging.INFO, logger="tinylm.training.wandb_logger")
     common = ("model=tiny", "tokenizer=char", "data=text", f"data.path={story_file}", "logger=many",
               "trainer.max_steps=8", "trainer.val_check_interval=2", "trainer.limit_val_batches=2",
               "logger.wandb.tags=[test]")  # fmt: skip
     stop = ("+callbacks.stop._target_=tests.training.callbacks_for_tests.StopAtStep",
             "+callbacks.stop.step=4")  # fmt: skip
-    train(compose_train(tmp_path / "first", *common, *stop))
+    fit(compose_train(tmp_path / "first", *common, *stop))
 
     first = tmp_path / "first" / "run"
     assert f"upload it later with `wandb sync {first}/wandb/offline-run-*`" in caplog.text
@@ -62,7 +62,7 @@ def test_wandb_offline_run_holds_history_and_config_and_a_resumed_run_keeps_its_
         (first / "tensorboard").glob("events*")
     )
 
-    train(compose_train(tmp_path / "resumed", *common, f"ckpt_path={checkpoint}"))
+    fit(compose_train(tmp_path / "resumed", *common, f"ckpt_path={checkpoint}"))
     resumed_id, records = offline_run(tmp_path / "resumed" / "run")
     assert resumed_id == run_id
     steps = [json.loads(item.value_json) for r in records if r.HasField("history")

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from tests.conftest import REPO_ROOT, compose_config
+from tinylm.commands.eval import evaluate
 from tinylm.errors import ConfigError
-from tinylm.evaluation import evaluate
 
 
 def logged_validation(trained_run) -> dict:

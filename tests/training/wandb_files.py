@@ -3,6 +3,7 @@
 import struct
 from pathlib import Path
 
+import wandb
 from wandb.proto import wandb_internal_pb2
 
 BLOCK = 32 * 1024  # wandb's run file is a LevelDB-style log of 32 KiB blocks
@@ -32,6 +33,10 @@ def item_key(item) -> str:
 
 
 def offline_run(run_folder: Path) -> tuple[str, list]:
+    # wandb's service process writes the file on its own time, also after run.finish() returned
+    # (seen: a half-written last record); shutting the service down waits for it. A run in a
+    # subprocess that has ended is complete already.
+    wandb.teardown()
     (run_file,) = (run_folder / "wandb").glob("offline-run-*/run-*.wandb")
     return run_file.stem.removeprefix("run-"), wandb_records(run_file)
 

@@ -1,4 +1,4 @@
-"""The train script's job: train, and record how it went in <run folder>/result.json.
+"""`python scripts/train.py`: train, and record how it went in <run folder>/result.json.
 
 In a sweep (Hydra multirun) one job's failure must not end the others. Hydra's basic sweeper
 re-raises a failed job's exception once its batch is done, which also skips the summary at the
@@ -10,28 +10,25 @@ sampling the next. Outside a sweep the exception reaches the entry point as befo
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from tinylm.training.train import fit
-from tinylm.utils.cli import find_user_error
+from tinylm.commands import find_user_error
+from tinylm.experiments.run_results import COMPLETED, FAILED, finite_or_none, write_result
+from tinylm.training import fit
+from tinylm.utils.hydra import in_sweep
 
 log = logging.getLogger(__name__)
-RESULT_FILE = "result.json"
-COMPLETED, FAILED = "completed", "failed"
 
 
-def train_job(cfg: DictConfig) -> float | None:
-    """Train as `cfg` says; return the best val/loss, or None for a failed job of a sweep."""
+def train(cfg: DictConfig) -> float | None:
+    """Train as `cfg` says; return the best val/loss (what sweepers minimise), or None for a
+    failed job of a sweep."""
     started = time.perf_counter()
     record: dict[str, Any] = {
         "job": HydraConfig.get().job.num if in_sweep() else None,
@@ -69,18 +66,3 @@ def train_job(cfg: DictConfig) -> float | None:
         log.error(f"This job failed ({record['error']}); the sweep goes on.")
         return None
     return result.best_val_loss
-
-
-def in_sweep() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None  # JSON has no NaN
-
-
-@rank_zero_only
-def write_result(folder: str, record: dict) -> None:
-    path = Path(folder) / RESULT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")

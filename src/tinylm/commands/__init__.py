@@ -1,0 +1,54 @@
+"""The body of every script: each `tinylm.commands.<name>` module holds one function that takes
+the composed Hydra config and returns a result, and `scripts/<name>.py` hands it the config
+through `run`, which every entry point shares:
+
+    @hydra.main(config_path="../conf", config_name="generate", version_base="1.3")
+    def main(cfg: DictConfig) -> None:
+        run(generate, cfg)
+
+Commands sit on top of the library (training, generation, evaluation, experiments, data, model,
+tokenizers); nothing in the library imports them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from omegaconf import DictConfig
+
+from tinylm.errors import TinyLMError
+from tinylm.experiments.run_folders import register_resolver
+
+log = logging.getLogger(__name__)
+Result = TypeVar("Result")
+
+# conf/hydra/default.yaml names run folders with ${unique_dir:...}: registered when a script
+# imports its command, before Hydra composes a config (also in the processes DDP starts).
+register_resolver()
+
+
+def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result:
+    """Run `command` on `cfg`. A mistake of the user's (a TinyLMError: bad config, data,
+    checkpoint, prompt) becomes `error: <message>` on stderr and exit status 1 instead of a
+    traceback; anything else is a bug and keeps its traceback."""
+    try:
+        return command(cfg)
+    except Exception as error:
+        user_error = find_user_error(error)
+        if user_error is None:
+            raise
+        log.debug("user error", exc_info=True)
+        print(f"error: {user_error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def find_user_error(error: BaseException | None) -> TinyLMError | None:
+    """The TinyLMError behind `error`, also when Hydra's instantiate wrapped it in its own."""
+    while error is not None:
+        if isinstance(error, TinyLMError):
+            return error
+        error = error.__cause__
+    return None

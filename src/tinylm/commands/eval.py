@@ -1,0 +1,62 @@
+"""`python scripts/eval.py` (conf/eval.yaml): a checkpoint's loss, perplexity and token accuracy on
+a split of any data config."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from tinylm.checkpoint import load_checkpoint
+from tinylm.data import TokenDataModule
+from tinylm.errors import ConfigError
+from tinylm.evaluation import SPLITS, evaluate_model, split_batches
+from tinylm.tokenizers import saved_tokenizer_spec
+from tinylm.utils.device import resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Evaluate cfg.ckpt_path on cfg.split of cfg.data; print the numbers, write them as JSON
+    to cfg.output_file, and return them."""
+    if cfg.split not in SPLITS:
+        raise ConfigError(f"split must be one of {SPLITS}, not {cfg.split!r}.")
+    if cfg.limit_batches is not None and cfg.limit_batches < 1:
+        raise ConfigError(
+            f"limit_batches must be at least 1 (or null for the whole split), "
+            f"not {cfg.limit_batches}."
+        )
+    device = resolve_device(cfg.device)
+    loaded = load_checkpoint(cfg.ckpt_path, device)
+    log.info(f"Checkpoint: {loaded.describe()}")
+    # The text is tokenized with the checkpoint's tokenizer and cut into windows of its context.
+    # Both are passed to the data class directly rather than through the config: a tokenizer's
+    # state is data, and its strings must not be read as interpolations.
+    make_datamodule = instantiate(cfg.data, _partial_=True, _convert_="all")
+    datamodule: TokenDataModule = make_datamodule(
+        block_size=loaded.model.config.block_size,
+        tokenizer=saved_tokenizer_spec(loaded.tokenizer),
+    )
+    datamodule.setup("validate")
+    log.info(f"Data: {datamodule.describe()}")
+
+    metrics = evaluate_model(
+        loaded.model, split_batches(datamodule, cfg.split), cfg.limit_batches, device
+    )
+    result = {"checkpoint": str(loaded.path), "split": cfg.split, **metrics}
+    log.info(
+        f"{cfg.split}: loss {metrics['loss']:.4f}, perplexity {metrics['perplexity']:.3f}, "
+        f"token accuracy {metrics['accuracy']:.4f} over {metrics['tokens']:,} tokens "
+        f"({metrics['batches']} batches of up to {datamodule.batch_size} windows of "
+        f"{datamodule.block_size})"
+    )
+    if cfg.get("output_file"):
+        path = Path(cfg.output_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        log.info(f"Wrote {path}")
+    return result
