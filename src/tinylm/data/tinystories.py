@@ -13,15 +13,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import datasets
+from typing import TYPE_CHECKING, Any
 
 from tinylm.data.datamodule import TokenDataModule
 from tinylm.data.hub import hub_errors_explained, is_local, version_fingerprint
 from tinylm.data.token_cache import write_split
 from tinylm.errors import DataError
 from tinylm.tokenizers import EOS_TEXT, Tokenizer, build_tokenizer
+
+if TYPE_CHECKING:
+    import datasets
 
 VARIANT_FILES = {
     "v1": {"train": "data/train-*.parquet", "validation": "data/validation-*.parquet"},
@@ -84,6 +85,8 @@ class TinyStoriesDataModule(TokenDataModule):
         return tokenizer, counts
 
     def load_split(self, split: str) -> datasets.Dataset:
+        import datasets  # here, not at the top: a run whose cache exists never needs it (~1 s)
+
         with hub_errors_explained(self.path):
             dataset = datasets.load_dataset(
                 self.path,
