@@ -35,7 +35,7 @@ def test_warmup_is_capped_at_a_tenth_of_a_short_run():
 
 def test_scheduler_steps_the_optimizers_learning_rate():
     model = torch.nn.Linear(2, 2)
-    optimizer = build_optimizer(model, ADAMW, fused=False)
+    optimizer = build_optimizer(model, ADAMW)
     scheduler = build_scheduler(optimizer, ADAMW, total_steps=100)
     lrs = []
     for _ in range(100):
@@ -66,14 +66,14 @@ def test_weight_decay_applies_to_matrices_only():
     ],
 )  # fmt: skip
 def test_each_optimizer_is_built(config, expected):
-    optimizer = build_optimizer(torch.nn.Linear(2, 2), config, fused=False)
+    optimizer = build_optimizer(torch.nn.Linear(2, 2), config)
     assert type(optimizer) is expected
 
 
 def test_bad_optimizer_settings_are_clear_errors():
     with pytest.raises(ConfigError, match="optimizer.name"):
-        build_optimizer(torch.nn.Linear(2, 2), {**ADAMW, "name": "lion"}, fused=False)
-    optimizer = build_optimizer(torch.nn.Linear(2, 2), ADAMW, fused=False)
+        build_optimizer(torch.nn.Linear(2, 2), {**ADAMW, "name": "lion"})
+    optimizer = build_optimizer(torch.nn.Linear(2, 2), ADAMW)
     with pytest.raises(ConfigError, match="min_lr"):
         build_scheduler(optimizer, {**ADAMW, "min_lr": 1.0}, total_steps=10)
     with pytest.raises(ConfigError, match="max_steps"):
