@@ -1,5 +1,6 @@
 """Callbacks that tests add through the config (`+callbacks.NAME._target_=...`)."""
 
+import json
 import os
 
 import torch
@@ -52,3 +53,56 @@ class DivergeInSweepJob(Callback):
         if HydraConfig.get().job.num == self.job:
             with torch.no_grad():
                 pl_module.model.ln_f.weight.fill_(float("nan"))
+
+
+class ReadLossEveryStep(Callback):
+    """The training loss read as a float after every optimizer step, as LossCurve used to: the
+    reference its on-device record must equal. Written to `path` as JSON [[step, loss], ...]."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.losses: list[tuple[int, float]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = trainer.callback_metrics.get("train/loss")
+        step = trainer.global_step
+        if loss is not None and (not self.losses or self.losses[-1][0] != step):
+            self.losses.append((step, float(loss)))
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        with open(self.path, "w") as handle:
+            json.dump(self.losses, handle)
+
+
+class CountHostReads(Callback):
+    """Counts reads of tensor values by the host (.item(), float(), int(), bool(), .tolist())
+    during training, and writes to `path`, as JSON, the running count at the end of each
+    optimizer step: {step: reads so far}."""
+
+    READS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.reads = 0
+        self.reads_by_step: dict[int, int] = {}
+        self.originals = {name: getattr(torch.Tensor, name) for name in self.READS}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        for name, original in self.originals.items():
+            setattr(torch.Tensor, name, self.counting(original))
+
+    def counting(self, original):
+        def read(tensor, *args, **kwargs):
+            self.reads += 1
+            return original(tensor, *args, **kwargs)
+
+        return read
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.reads_by_step[trainer.global_step] = self.reads
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        for name, original in self.originals.items():
+            setattr(torch.Tensor, name, original)
+        with open(self.path, "w") as handle:
+            json.dump(self.reads_by_step, handle)
