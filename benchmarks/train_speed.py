@@ -28,7 +28,8 @@ repeats. Per variant:
                  also count the waits for a core, it is the steadier figure to compare;
   tokens/s       batch × context / ms/step;
   peak RSS       the process's maximum resident memory (and peak GPU memory on CUDA);
-  MFU            on a GPU whose peak Lightning knows, at the precision of the run;
+  MFU            on a GPU whose peak Lightning knows, at the precision of the run, or of
+                 --peak-tflops (Lightning's table has no plain "NVIDIA H200");
   val loss       the final weights on the whole validation split (not only the batches that
                  validation used during training).
 The load average is printed before and after each run: on a shared machine, compare runs taken
@@ -294,14 +295,16 @@ def whole_split_val_loss(result: dict, spec: dict, datamodule, device: str) -> f
     return evaluate_model(model, batches, None, torch.device(device))["loss"]
 
 
-def model_flops_utilisation(spec: dict, tokens_per_sec: float, device: str) -> float | None:
+def model_flops_utilisation(
+    spec: dict, tokens_per_sec: float, device: str, peak_tflops: float | None
+) -> float | None:
     import torch
     from lightning.fabric.utilities.throughput import get_available_flops
 
     from tinylm.model import GPT, GPTConfig
 
     dtype = torch.bfloat16 if spec["bf16"] else torch.float32
-    peak = get_available_flops(torch.device(device), dtype)
+    peak = peak_tflops * 1e12 if peak_tflops else get_available_flops(torch.device(device), dtype)
     if peak is None:
         return None
     with torch.device("meta"):
@@ -309,7 +312,7 @@ def model_flops_utilisation(spec: dict, tokens_per_sec: float, device: str) -> f
     return flops_per_token * tokens_per_sec / peak
 
 
-def summarise(results: list[dict], spec: dict, device: str) -> str:
+def summarise(results: list[dict], spec: dict, device: str, peak_tflops: float | None) -> str:
     tokens_per_step = spec["batch_size"] * spec["block_size"]
     by_variant: dict[str, list[dict]] = {}
     for result in results:
@@ -334,7 +337,7 @@ def summarise(results: list[dict], spec: dict, device: str) -> str:
             f"{median(variant, 'peak_rss_mib'):,.0f} |"
         )
         if gpu:
-            mfu = model_flops_utilisation(spec, tokens_per_sec, device)
+            mfu = model_flops_utilisation(spec, tokens_per_sec, device, peak_tflops)
             mfu_text = f"{mfu:.1%}" if mfu is not None else "n/a"
             row += f" {median(variant, 'gpu_peak_mib'):,.0f} | {mfu_text} |"
         lines.append(row + f" {median(variant, 'val_loss'):.4f} |")
@@ -369,6 +372,7 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of every run")
+    parser.add_argument("--peak-tflops", type=float, help="the GPU's peak, for MFU")
     parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "outputs/benchmarks/train")
     parser.add_argument("--loop-worker", nargs=2, metavar=("SPEC", "CLOCK"), help=argparse.SUPPRESS)
     parser.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
@@ -426,7 +430,7 @@ def main() -> None:
             )
     (args.workdir / "results.json").write_text(json.dumps(results, indent=2))
     print(f"\nMedians of {args.repeats} run(s) each:\n")
-    print(summarise(results, spec, args.device))
+    print(summarise(results, spec, args.device, args.peak_tflops))
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ class ReadLossEveryStep(Callback):
         self.losses: list[tuple[int, float]] = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        loss = trainer.callback_metrics.get("train/loss")
+        loss = pl_module.train_loss
         step = trainer.global_step
         if loss is not None and (not self.losses or self.losses[-1][0] != step):
             self.losses.append((step, float(loss)))
@@ -106,3 +106,21 @@ class CountHostReads(Callback):
             setattr(torch.Tensor, name, original)
         with open(self.path, "w") as handle:
             json.dump(self.reads_by_step, handle)
+
+
+class RecordTrainingSetup(Callback):
+    """Writes to `path`, as JSON, how the run trains: its precision, whether its optimizer is
+    fused, whether its model is compiled, and the device."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        setup = {
+            "precision": str(trainer.precision),
+            "fused": bool(trainer.optimizers[0].defaults.get("fused")),
+            "compiled": pl_module.step_model is not pl_module.model,
+            "device": pl_module.device.type,
+        }
+        with open(self.path, "w") as handle:
+            json.dump(setup, handle)

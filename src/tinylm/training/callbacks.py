@@ -99,7 +99,7 @@ class StepProgressBar(TQDMProgressBar):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if self.train_loss is None or at_logging_step(trainer, batch_idx):
-            loss = trainer.callback_metrics.get("train/loss")
+            loss = getattr(pl_module, "train_loss", None)
             if loss is not None:
                 self.train_loss = float(loss)
         now = time.monotonic()
@@ -115,8 +115,9 @@ class StepProgressBar(TQDMProgressBar):
 
 
 class LossCurve(Callback):
-    """Records the training loss at every optimizer step and val/loss at every validation,
-    and draws both against the step into `path` when training ends.
+    """Records the training loss at every optimizer step (GPTLightningModule.train_loss) and
+    val/loss at every validation, and draws both against the step into `path` when training
+    ends.
 
     Each step's loss is kept as the tensor it is, on its device, and the losses are read
     together at logging steps and validations (see at_logging_step), so the curve holds every
@@ -131,11 +132,11 @@ class LossCurve(Callback):
         self.unread: list[tuple[int, torch.Tensor]] = []  # (step, loss) not in self.train yet
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        loss = trainer.callback_metrics.get("train/loss")
+        loss = getattr(pl_module, "train_loss", None)  # GPTLightningModule's, every step
         step = trainer.global_step
         recorded = self.unread or self.train
         if loss is not None and (not recorded or recorded[-1][0] != step):
-            self.unread.append((step, loss))  # a copy Lightning made: later steps leave it be
+            self.unread.append((step, loss))  # a new tensor every step: later steps leave it be
         if at_logging_step(trainer, batch_idx):
             self.read_train_losses()
 
