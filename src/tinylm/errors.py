@@ -23,3 +23,8 @@ class CheckpointError(TinyLMError):
 
 class PromptError(TinyLMError):
     """A prompt the model cannot continue."""
+
+
+class WriteError(TinyLMError):
+    """A file that could not be written (a full disk, a read-only folder); the file that was
+    there before is kept as it was."""

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_only
 
+from tinylm.utils.files import write_text
+
 RESULT_FILE = "result.json"
 COMPLETED, FAILED = "completed", "failed"
 
@@ -19,9 +21,7 @@ def finite_or_none(value: float) -> float | None:
 
 @rank_zero_only
 def write_result(folder: str | Path, record: dict) -> None:
-    path = Path(folder) / RESULT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    write_text(Path(folder) / RESULT_FILE, json.dumps(record, indent=2) + "\n")
 
 
 def read_result(folder: str | Path) -> dict | None:
