@@ -52,3 +52,29 @@ class DivergeInSweepJob(Callback):
         if HydraConfig.get().job.num == self.job:
             with torch.no_grad():
                 pl_module.model.ln_f.weight.fill_(float("nan"))
+
+
+class ScrambleWeightsAtStep(Callback):
+    """Replaces the weights with noise after optimizer step `step`: the validations after it are
+    worse than the one before, so the best checkpoint stays at an earlier step."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            generator = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                for parameter in pl_module.model.parameters():
+                    noise = torch.randn(parameter.shape, generator=generator)
+                    parameter.copy_(noise.to(parameter.device))
+
+
+class SaveFinalWeights(Callback):
+    """Saves the model's state_dict, as training leaves it, to `path`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        torch.save(pl_module.model.state_dict(), self.path)
