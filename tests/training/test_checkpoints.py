@@ -1,11 +1,25 @@
-"""Checkpoints during training: last.ckpt is the newest state."""
+"""Checkpoints during training: last.ckpt is the newest state, and a save that fails (a full
+disk) or is killed leaves the previous checkpoints whole, from which the run resumes."""
 
 import csv
+import errno
+import os
+import re
+import subprocess
+import sys
+import time
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
+import pytest
 import torch
 
-from tests.conftest import compose_train
+from tests.conftest import REPO_ROOT, compose_train, make_story_corpus
+from tinylm.checkpoint import load_checkpoint
+from tinylm.errors import WriteError
+from tinylm.training import checkpoint_io as checkpoint_io_module
 from tinylm.training import fit
+from tinylm.utils.files import atomic_write
 
 TINY_CHAR = ("model=tiny", "data=text", "tokenizer=char", "logger=csv",
              "callbacks.progress_bar=null")  # fmt: skip
@@ -53,3 +67,185 @@ def test_last_ckpt_is_the_final_state_when_the_best_was_earlier(tmp_path, story_
     ]  # fmt: skip
     assert best_state["best_model_path"] == str(best)
     assert sorted(p.name for p in folder.iterdir()) == [best.name, "last.ckpt"]
+
+
+def files_in(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+class DiskFullMidway:
+    """Stands in for atomic_write in tinylm.training.checkpoint_io: the `fail_at`-th checkpoint
+    whose name starts with `prefix` gets half its bytes written, then "No space left on
+    device". The checkpoint folder as it was just before is kept in `before`."""
+
+    def __init__(self, prefix: str, fail_at: int) -> None:
+        self.prefix, self.fail_at = prefix, fail_at
+        self.seen = 0
+        self.before: dict[str, bytes] | None = None
+
+    @contextmanager
+    def __call__(self, path, mode, *args, **kwargs):
+        path = Path(path)
+        self.seen += path.name.startswith(self.prefix)
+        failing = path.name.startswith(self.prefix) and self.seen == self.fail_at
+        if failing:
+            self.before = files_in(path.parent)
+        with atomic_write(path, mode, *args, **kwargs) as handle:
+            yield HalfThenFull(handle) if failing else handle
+
+
+class HalfThenFull:
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    def write(self, data) -> int:
+        self.handle.write(bytes(data)[: len(data) // 2])
+        self.handle.flush()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def train_30_steps(folder, story_file, *overrides):
+    return fit(compose_train(
+        folder, *TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=30",
+        "trainer.val_check_interval=10", "optimizer.warmup_steps=5", *overrides,
+    ))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_weights(tmp_path_factory):
+    """The final weights of train_30_steps without a failure, on the story_file corpus."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    story_file = folder / "stories.txt"
+    story_file.write_text("\n<|endoftext|>\n".join(make_story_corpus(400)) + "\n")
+    train_30_steps(folder, story_file)
+    return checkpoint(folder / "run" / "checkpoints" / "last.ckpt")["state_dict"]
+
+
+@pytest.mark.parametrize(
+    "prefix, last_good",
+    [("best-", "last.ckpt"), ("last", "best-step0000020-*.ckpt")],
+    ids=["a new best", "last.ckpt over itself"],
+)
+def test_a_disk_full_during_a_save_keeps_the_previous_checkpoints_and_the_run_resumes(
+    tmp_path, story_file, monkeypatch, uninterrupted_weights, prefix, last_good
+):
+    # Validations at steps 10 and 20 (both best) save best, then last: the second save of
+    # `prefix` fails, at step 20.
+    disk = DiskFullMidway(prefix, fail_at=2)
+    monkeypatch.setattr(checkpoint_io_module, "atomic_write", disk)
+    with pytest.raises(WriteError) as error:
+        train_30_steps(tmp_path / "full", story_file)
+    monkeypatch.undo()
+
+    folder = tmp_path / "full" / "run" / "checkpoints"
+    assert disk.before is not None
+    assert files_in(folder) == disk.before  # byte for byte, and no partial or temporary file
+    message = re.fullmatch(
+        r"No space left on device while saving (.+): free space or point paths.output_dir "
+        r"elsewhere; the last good checkpoint is (.+) \(step (\d+)\)\.",
+        str(error.value),
+    )  # fmt: skip
+    assert message is not None, error.value
+    failed, good, step = Path(message[1]), Path(message[2]), int(message[3])
+    assert failed.parent == folder and failed.name.startswith(prefix)
+    assert good.match(last_good) and checkpoint(good)["global_step"] == step
+
+    # Resumed from the checkpoint the sentence names, the run ends as if it had never failed.
+    train_30_steps(tmp_path / "resumed", story_file, f"ckpt_path={good}")
+    resumed = checkpoint(tmp_path / "resumed" / "run" / "checkpoints" / "last.ckpt")
+    assert resumed["global_step"] == 30
+    for name, tensor in uninterrupted_weights.items():
+        torch.testing.assert_close(resumed["state_dict"][name], tensor, rtol=0, atol=0, msg=name)
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A mount point for a tmpfs that the test sizes: `mount(bytes)` mounts it (or skips the
+    test where mounting is not permitted, as on most machines and CI containers)."""
+    mount_point = tmp_path / "small_disk"
+    mount_point.mkdir()
+    mounted = []
+
+    def mount(size_bytes: int):
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(mount_point)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+        mounted.append(mount_point)
+        return mount_point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+def test_a_real_full_disk_keeps_last_ckpt_and_the_run_resumes_from_it(
+    tmp_path, story_file, trained_run, small_filesystem
+):
+    # Room for one checkpoint and a half: the first last.ckpt fits, the second (written beside
+    # the first before it replaces it) does not. The trained_run fixture's checkpoints are of
+    # the same model and vocabulary.
+    size = (trained_run / "run" / "checkpoints" / "last.ckpt").stat().st_size
+    disk = small_filesystem(int(size * 1.5) + 256 * 1024)
+    with pytest.raises(WriteError, match="No space left on device while saving .*last.ckpt"):
+        train_30_steps(
+            tmp_path,
+            story_file,
+            f"paths.output_dir={disk / 'run'}",
+            "callbacks.best_checkpoint=null",
+        )
+    folder = disk / "run" / "checkpoints"
+    assert sorted(path.name for path in folder.iterdir()) == ["last.ckpt"]
+    assert load_checkpoint(folder / "last.ckpt").global_step == 10
+
+    train_30_steps(tmp_path / "resumed", story_file, f"ckpt_path={folder / 'last.ckpt'}")
+    resumed = tmp_path / "resumed" / "run"
+    assert checkpoint(resumed / "checkpoints" / "last.ckpt")["global_step"] == 30
+    assert sorted(val_losses(resumed)) == [20, 30]  # it went on from step 10
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_saving_always_leaves_a_loadable_last_ckpt(tmp_path, story_file):
+    """SIGKILL lands while a checkpoint is being written (its temporary file exists): the
+    run folder still holds a whole last.ckpt, and the next run resumes from it."""
+    resume = ()
+    killed_mid_save = 0
+    for attempt in range(3):
+        run = tmp_path / f"attempt{attempt}"
+        folder = run / "checkpoints"
+        process = subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), *TINY_CHAR,
+             f"data.path={story_file}", "trainer.max_steps=1000", "trainer.val_check_interval=2",
+             "trainer.limit_val_batches=1", "callbacks.generation_samples=null",
+             f"hydra.run.dir={run}", f"paths.cache_dir={tmp_path / 'cache'}", *resume],
+            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_for_a_save_over_last_ckpt(folder, process)
+        finally:
+            process.kill()
+            process.wait()
+        names = os.listdir(folder)
+        killed_mid_save += any(name.endswith(".tmp") for name in names)
+        for name in names:
+            if name.endswith(".ckpt"):  # every file under a checkpoint's name is whole
+                assert load_checkpoint(folder / name).global_step > 0
+        resume = (f"ckpt_path={folder / 'last.ckpt'}",)
+    assert killed_mid_save >= 2  # the kills did land during saves
+
+
+def wait_for_a_save_over_last_ckpt(folder, process, timeout=300):
+    """Return as soon as a checkpoint is being written (its temporary file is there) while a
+    last.ckpt exists already."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it could be killed"
+        with suppress(FileNotFoundError):
+            names = os.listdir(folder)
+            if "last.ckpt" in names and any(name.endswith(".tmp") for name in names):
+                return
+        time.sleep(0.0005)
+    raise AssertionError(f"no checkpoint save seen in {timeout} s")

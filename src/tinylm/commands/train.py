@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from tinylm.commands import find_user_error
+from tinylm.errors import WriteError
 from tinylm.experiments.run_results import COMPLETED, FAILED, finite_or_none, write_result
 from tinylm.training import fit
 from tinylm.utils.hydra import in_sweep
@@ -41,7 +42,10 @@ def train(cfg: DictConfig) -> float | None:
         user_error = find_user_error(error)
         record.update(status=FAILED, error=str(user_error or f"{type(error).__name__}: {error}"))
         record["seconds"] = round(time.perf_counter() - started, 1)
-        write_result(cfg.paths.output_dir, record)
+        try:
+            write_result(cfg.paths.output_dir, record)
+        except WriteError as not_written:  # the full disk that failed the run, most likely:
+            log.error(not_written)  # the run's own error is the one to report
         if not in_sweep():
             raise
         log.exception(f"This job failed ({record['error']}); the sweep goes on.")

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from tinylm.data import TokenDataModule
 from tinylm.model import GPTConfig
 from tinylm.training.callbacks import LossCurve
+from tinylm.training.checkpoint_io import AtomicCheckpointIO, StopWhenSaveFailed
 from tinylm.training.hardware import (
     apply_global_batch,
     process_count,
@@ -59,7 +60,9 @@ def fit(cfg: DictConfig) -> TrainingResult:
     trainer = L.Trainer(
         **trainer_kwargs(cfg),
         logger=list(instantiate_dict(cfg.get("logger")).values()),
-        callbacks=list(instantiate_dict(cfg.get("callbacks")).values()),
+        # Checkpoints are written whole or not at all; a failed save stops every process.
+        callbacks=[*instantiate_dict(cfg.get("callbacks")).values(), StopWhenSaveFailed()],
+        plugins=[AtomicCheckpointIO()],
         default_root_dir=str(output_dir),
     )
     refuse_relaunch_inside_sweep(trainer)
