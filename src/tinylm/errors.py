@@ -28,3 +28,7 @@ class PromptError(TinyLMError):
 class WriteError(TinyLMError):
     """A file that could not be written (a full disk, a read-only folder); the file that was
     there before is kept as it was."""
+
+
+class DivergenceError(TinyLMError):
+    """Training whose loss or weights stopped being finite numbers (NaN or infinite)."""

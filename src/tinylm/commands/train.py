@@ -3,7 +3,7 @@
 In a sweep (Hydra multirun) one job's failure must not end the others. Hydra's basic sweeper
 re-raises a failed job's exception once its batch is done, which also skips the summary at the
 end, and the Optuna sweeper stops at a failed trial. So in a sweep a job that raises, or whose
-val/loss is not a number (a diverged run), is logged with its traceback, recorded as failed,
+val/loss is not a number, is logged with its traceback, recorded as failed (or diverged),
 and returns None: no objective value, which the Optuna sweeper records as a failed trial before
 sampling the next. Outside a sweep the exception reaches the entry point as before.
 """
@@ -19,8 +19,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from tinylm.commands import find_user_error
-from tinylm.errors import WriteError
-from tinylm.experiments.run_results import COMPLETED, FAILED, finite_or_none, write_result
+from tinylm.errors import DivergenceError, WriteError
+from tinylm.experiments.run_results import (
+    COMPLETED,
+    DIVERGED,
+    FAILED,
+    finite_or_none,
+    write_result,
+)
 from tinylm.training import fit
 from tinylm.utils.hydra import in_sweep
 
@@ -40,7 +46,8 @@ def train(cfg: DictConfig) -> float | None:
         result = fit(cfg)
     except Exception as error:
         user_error = find_user_error(error)
-        record.update(status=FAILED, error=str(user_error or f"{type(error).__name__}: {error}"))
+        status = DIVERGED if isinstance(user_error, DivergenceError) else FAILED
+        record.update(status=status, error=str(user_error or f"{type(error).__name__}: {error}"))
         record["seconds"] = round(time.perf_counter() - started, 1)
         try:
             write_result(cfg.paths.output_dir, record)

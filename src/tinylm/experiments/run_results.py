@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from tinylm.utils.files import write_text
 
 RESULT_FILE = "result.json"
-COMPLETED, FAILED = "completed", "failed"
+COMPLETED, FAILED, DIVERGED = "completed", "failed", "diverged"
 
 
 def finite_or_none(value: float) -> float | None:

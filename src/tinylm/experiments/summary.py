@@ -13,7 +13,7 @@ from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from tinylm.experiments.run_results import COMPLETED, FAILED, RESULT_FILE, read_result
+from tinylm.experiments.run_results import COMPLETED, DIVERGED, FAILED, RESULT_FILE, read_result
 from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides
 from tinylm.utils.files import write_text
 from tinylm.utils.hydra import in_sweep
@@ -80,7 +80,7 @@ def write_summary(sweep_dir: Path) -> str:
          relative(job["folder"], sweep_dir)]
         for job, label in zip(jobs, labels, strict=True)
     ]  # fmt: skip
-    failed = [job for job in jobs if job["status"] == FAILED]
+    failed = [job for job in jobs if job["status"] in (FAILED, DIVERGED)]
     unfinished = [job for job in jobs if job["status"] == NO_RESULT]
     completed = len(jobs) - len(failed) - len(unfinished)
     counts = f"{len(jobs)} jobs: {completed} completed, {len(failed)} failed"
