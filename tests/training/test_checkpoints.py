@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT, compose_train, make_story_corpus
+from tests.conftest import REPO_ROOT, compose_train, make_story_corpus, run_train_script
 from tinylm.checkpoint import load_checkpoint
 from tinylm.errors import WriteError
 from tinylm.training import checkpoint_io as checkpoint_io_module
@@ -249,3 +249,30 @@ def wait_for_a_save_over_last_ckpt(folder, process, timeout=300):
                 return
         time.sleep(0.0005)
     raise AssertionError(f"no checkpoint save seen in {timeout} s")
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_ddp_stops_every_process_with_the_sentence(
+    tmp_path, story_file, trained_run, small_filesystem
+):
+    """Rank zero writes, the other process waits for it: both stop with the same sentence
+    (without the waiting one failing with a traceback of its own, or hanging)."""
+    size = (trained_run / "run" / "checkpoints" / "last.ckpt").stat().st_size
+    disk = small_filesystem(int(size * 1.5) + 256 * 1024)
+    result = run_train_script(
+        *TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=30",
+        "trainer.val_check_interval=10", "trainer.limit_val_batches=2", "hardware=ddp",
+        "hardware.accelerator=cpu", "hardware.devices=2", "callbacks.best_checkpoint=null",
+        f"hydra.run.dir={disk / 'run'}", f"paths.cache_dir={tmp_path / 'cache'}",
+        cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    folder = disk / "run" / "checkpoints"
+    sentence = (
+        f"error: No space left on device while saving {folder / 'last.ckpt'}: free space or point "
+        f"paths.output_dir elsewhere; the last good checkpoint is {folder / 'last.ckpt'} (step 10)."
+    )
+    assert result.stderr.count(sentence) == 2  # one per process
+    assert sorted(path.name for path in folder.iterdir()) == ["last.ckpt"]
+    assert load_checkpoint(folder / "last.ckpt").global_step == 10
