@@ -69,6 +69,14 @@ def test_last_ckpt_is_the_final_state_when_the_best_was_earlier(tmp_path, story_
     assert sorted(p.name for p in folder.iterdir()) == [best.name, "last.ckpt"]
 
 
+def test_a_run_without_validation_saves_last_ckpt_when_it_ends(tmp_path, story_file):
+    fit(compose_train(tmp_path, *TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=7",
+                      "trainer.limit_val_batches=0"))  # fmt: skip
+    folder = tmp_path / "run" / "checkpoints"
+    assert os.listdir(folder) == ["last.ckpt"]
+    assert checkpoint(folder / "last.ckpt")["global_step"] == 7
+
+
 def files_in(folder):
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 

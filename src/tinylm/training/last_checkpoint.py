@@ -30,7 +30,7 @@ class LastCheckpoint(Checkpoint):
             self.save(trainer)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self.save(trainer)  # a run that never validates, or stopped between validations
+        self.save(trainer)  # for a run that never validates (trainer.limit_val_batches=0)
 
     def save(self, trainer) -> None:
         if trainer.fast_dev_run or self.saved_at_step == trainer.global_step:
