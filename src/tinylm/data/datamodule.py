@@ -94,8 +94,7 @@ class TokenDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
-        dataset = RandomWindows(
-            self.cache.tokens("train"),
+        windows = self.training_windows(
             block_size=self.block_size,
             batch_size=self.batch_size,
             seed=self.seed,
@@ -106,7 +105,13 @@ class TokenDataModule(L.LightningDataModule):
         )
         # The dataset yields whole batches (batch_size=None); slicing a memmap is cheaper than
         # handing it to worker processes.
-        return DataLoader(dataset, batch_size=None, pin_memory=self._on_gpu())
+        return DataLoader(windows, batch_size=None, pin_memory=self._on_gpu())
+
+    def training_windows(self, **placement: Any) -> RandomWindows:
+        """The endless training batches, placed by `placement` (block and batch size, seed,
+        start index, accumulation, rank, world size): random windows of the training split.
+        A streamed source serves them epoch by epoch instead."""
+        return RandomWindows(self.cache.tokens("train"), **placement)
 
     def val_dataloader(self) -> DataLoader:
         dataset = SequentialWindows(self.cache.tokens("val"), self.block_size)
