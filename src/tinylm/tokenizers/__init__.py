@@ -13,10 +13,17 @@ from tinylm.tokenizers.tiktoken_tokenizer import TiktokenTokenizer
 SAVED = "saved"  # the kind of a spec that carries a finished tokenizer's state
 
 
-def saved_tokenizer_spec(tokenizer: Tokenizer) -> dict:
+def saved_tokenizer_spec(tokenizer: Tokenizer, learned_from: dict | None = None) -> dict:
     """A spec that rebuilds exactly `tokenizer` rather than learning a new one from the data:
-    how evaluation tokenizes any dataset with the tokenizer a checkpoint was trained with."""
-    return {"kind": SAVED, "state": tokenizer.state_dict()}
+    how evaluation tokenizes any dataset with the tokenizer a checkpoint was trained with.
+
+    `learned_from` is the config spec the tokenizer was made from (a checkpoint records it), so
+    that data tokenized with it while training can be found again instead of tokenized twice.
+    """
+    spec = {"kind": SAVED, "state": tokenizer.state_dict()}
+    if learned_from is not None:
+        spec["learned_from"] = learned_from
+    return spec
 
 
 BACKENDS: dict[str, type[Tokenizer]] = {

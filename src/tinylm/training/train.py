@@ -55,6 +55,7 @@ def fit(cfg: DictConfig) -> TrainingResult:
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         tokenizer_state=tokenizer.state_dict(),
         data_fingerprint=datamodule.cache.key,
+        data_config=OmegaConf.to_container(cfg.data, resolve=True),
     )
     trainer = L.Trainer(
         **trainer_kwargs(cfg),
