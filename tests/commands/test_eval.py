@@ -52,7 +52,7 @@ def test_the_eval_script_on_the_run_alone_reproduces_its_numbers_from_its_own_ca
     (meta,) = cache.glob("text-*/meta.json")
     val_tokens = json.loads(meta.read_text())["splits"]["val"]["tokens"]
     assert numbers["tokens"] == (val_tokens - 1) // 128 * 128
-    assert f"val: loss {numbers['loss']:.4f}" in result.stdout
+    assert f"val: loss {numbers['loss']:.4f}" in result.stderr
     assert sorted(path.name for path in cache.iterdir()) == cache_entries  # nothing tokenized
 
 
