@@ -104,7 +104,9 @@ def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) 
         f" × context {model.config.block_size} × accumulation {trainer.accumulate_grad_batches}"
         f" × devices {processes}; {trainer.max_steps:,} steps"
     )
-    if cfg.get("ckpt_path"):
+    if cfg.get("resume"):
+        info(f"Resuming in place from {cfg.ckpt_path}")
+    elif cfg.get("ckpt_path"):
         info(f"Resuming from {cfg.ckpt_path}")
 
 
