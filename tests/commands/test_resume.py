@@ -137,3 +137,13 @@ def test_resume_without_a_run_to_resume_says_so(tmp_path):
     latest = run_train_script("resume=latest", cwd=tmp_path)
     assert latest.returncode == 1
     assert "error: resume=latest: no run under outputs/train/runs" in latest.stderr
+
+
+@pytest.mark.slow
+def test_a_new_run_into_a_folder_that_holds_one_is_refused_and_changes_nothing(runs):
+    root, _ = runs
+    before = folder_digest(root / "run")
+    again = run_train_script("model=tiny", f"hydra.run.dir={root / 'run'}", cwd=root)
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert f"error: {root / 'run'} holds a run already; continue it with resume=" in again.stderr
+    assert folder_digest(root / "run") == before

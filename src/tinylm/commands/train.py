@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from tinylm.commands import find_user_error
 from tinylm.errors import ConfigError
 from tinylm.experiments.resume import resumed_config, run_overrides
+from tinylm.experiments.run_folders import holds_a_run
 from tinylm.experiments.run_results import (
     COMPLETED,
     FAILED,
@@ -46,6 +47,11 @@ def train(cfg: DictConfig) -> float | None:
         cfg = resumed_config(cfg, overrides)
         overrides = run_overrides(cfg.paths.output_dir)
         earlier_seconds = (read_result(cfg.paths.output_dir) or {}).get("seconds", 0.0)
+    elif holds_a_run(cfg.paths.output_dir):
+        raise ConfigError(
+            f"{cfg.paths.output_dir} holds a run already; continue it with "
+            f"resume={cfg.paths.output_dir}, or leave hydra.run.dir out to train in a new folder."
+        )
     record: dict[str, Any] = {
         "job": HydraConfig.get().job.num if in_sweep() else None,
         "overrides": overrides,

@@ -27,6 +27,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from tinylm.errors import ConfigError
+from tinylm.experiments.run_results import RESULT_FILE
 
 TORCHRUN_WITHOUT_ID = "none"  # torchrun's run id when it was given no --rdzv-id
 
@@ -118,11 +119,18 @@ def run_dir(resume: str | None, runs_folder: str, name: str) -> str:
     return unique_dir(runs_folder, name)
 
 
-def hydra_output_subdir(resume: str | None) -> str | None:
-    """Where Hydra records an invocation: `.hydra` for a new run, nowhere for a resumed one,
-    whose own config and overrides the train command updates once it has checked them (a
-    refused resume leaves the run folder as it was)."""
-    return None if resume else ".hydra"
+def holds_a_run(folder: str | Path) -> bool:
+    """Whether a run has already trained in `folder`: it has a result or a checkpoint."""
+    folder = Path(folder)
+    return (folder / RESULT_FILE).is_file() or any(folder.glob("checkpoints/*.ckpt"))
+
+
+def hydra_output_subdir(resume: str | None, output_dir: str) -> str | None:
+    """Where Hydra records an invocation: `.hydra` in a new folder; nowhere in the folder of a
+    run being resumed, whose own config and overrides the train command updates once it has
+    checked them, nor in one that holds a run already, which the train command refuses — so a
+    refused command leaves the run folder as it was."""
+    return None if resume or holds_a_run(output_dir) else ".hydra"
 
 
 RESOLVERS = {
