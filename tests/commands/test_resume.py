@@ -43,7 +43,7 @@ def runs(tmp_path_factory):
     # Hydra's ++ adds a key the defaults lack; null switches the killing callback off.
     resumed = run_train_script(f"resume={root / 'run'}", "++callbacks.kill=null", cwd=root)
     assert resumed.returncode == 0, resumed.stderr
-    return root, logged_before
+    return root, logged_before, common
 
 
 def metric_steps(run, metric: str) -> list[int]:
@@ -53,7 +53,7 @@ def metric_steps(run, metric: str) -> list[int]:
 
 @pytest.mark.slow
 def test_a_killed_run_resumed_in_place_ends_like_an_uninterrupted_one(runs):
-    root, logged_before = runs
+    root, logged_before, _ = runs
     run, whole = root / "run", root / "whole"
     assert logged_before[-1] >= 21  # the killed run had logged past its checkpoint
     final = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
@@ -102,7 +102,7 @@ def folder_digest(folder) -> dict[str, str]:
 def test_a_change_a_resumed_run_cannot_take_is_one_sentence_and_changes_nothing(
     runs, override, message
 ):
-    root, _ = runs
+    root, _, _ = runs
     before = folder_digest(root / "run")
     refused = run_train_script(f"resume={root / 'run'}", override, cwd=root)
     assert refused.returncode == 1
@@ -114,7 +114,7 @@ def test_a_change_a_resumed_run_cannot_take_is_one_sentence_and_changes_nothing(
 
 @pytest.mark.slow
 def test_resume_latest_continues_the_run_with_the_newest_checkpoint(runs):
-    root, _ = runs
+    root, _, _ = runs
     runs_folder = root / "outputs" / "train" / "runs"
     runs_folder.mkdir(parents=True)
     older, newer = runs_folder / "older", runs_folder / "newer"
@@ -141,9 +141,34 @@ def test_resume_without_a_run_to_resume_says_so(tmp_path):
 
 @pytest.mark.slow
 def test_a_new_run_into_a_folder_that_holds_one_is_refused_and_changes_nothing(runs):
-    root, _ = runs
+    root, _, _ = runs
     before = folder_digest(root / "run")
     again = run_train_script("model=tiny", f"hydra.run.dir={root / 'run'}", cwd=root)
     assert again.returncode == 1 and "Traceback" not in again.stderr
     assert f"error: {root / 'run'} holds a run already; continue it with resume=" in again.stderr
     assert folder_digest(root / "run") == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_after_the_step_with_a_checkpoint_and_the_run_resumes(runs, signum):
+    root, _, common = runs
+    run = root / f"stopped-{signum.name}"
+    stop = ("+callbacks.signal._target_=tests.training.callbacks_for_tests.SignalAtStep",
+            "+callbacks.signal.step=15", f"+callbacks.signal.signum={int(signum)}")  # fmt: skip
+    stopped = run_train_script(*common, *stop, f"hydra.run.dir={run}", cwd=root)
+    assert stopped.returncode == 128 + signum, stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    # The signal came during step 16: that step ends, then the run validates and saves.
+    assert f"Stopped by {signum.name} at step 16; continue with" in stopped.stderr
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "interrupted" and result["steps"] == 16
+    assert torch.load(run / "checkpoints" / "last.ckpt")["global_step"] == 16
+
+    resumed = run_train_script(f"resume={run}", "++callbacks.signal=null", cwd=root)
+    assert resumed.returncode == 0, resumed.stderr
+    final = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    expected = torch.load(root / "whole" / "checkpoints" / "last.ckpt", weights_only=True)
+    for name, tensor in expected["state_dict"].items():
+        torch.testing.assert_close(final[name], tensor, rtol=0, atol=0, msg=name)
+    assert json.loads((run / "result.json").read_text())["status"] == "completed"

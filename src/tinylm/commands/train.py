@@ -25,6 +25,7 @@ from tinylm.experiments.run_folders import holds_a_run
 from tinylm.experiments.run_results import (
     COMPLETED,
     FAILED,
+    INTERRUPTED,
     finite_or_none,
     read_result,
     write_result,
@@ -70,7 +71,7 @@ def train(cfg: DictConfig) -> float | None:
         return None
 
     record.update(
-        status=COMPLETED,
+        status=INTERRUPTED if result.stopped_by else COMPLETED,
         best_val_loss=finite_or_none(result.best_val_loss),
         final_val_loss=finite_or_none(result.final_val_loss),
         steps=result.steps,
@@ -84,6 +85,12 @@ def train(cfg: DictConfig) -> float | None:
             "or never validated",
         )
     write_result(cfg.paths.output_dir, record)
+    if result.stopped_by:
+        log.warning(
+            f"Stopped by {result.stopped_by.name} at step {result.steps:,}; continue with "
+            f"python scripts/train.py resume={record['folder']}"
+        )
+        raise SystemExit(128 + result.stopped_by)  # the shell's convention for a signal
     if record["status"] == FAILED and in_sweep():
         log.error(f"This job failed ({record['error']}); the sweep goes on.")
         return None
