@@ -8,13 +8,13 @@ import pytest
 
 from tinylm.errors import WriteError
 from tinylm.utils import files
-from tinylm.utils.files import append_jsonl, atomic_write, write_text
+from tinylm.utils.files import append_jsonl, atomic_write, write_atomically
 
 
 def test_a_write_replaces_the_file_whole_and_leaves_nothing_beside_it(tmp_path):
     path = tmp_path / "deeper" / "result.json"
-    write_text(path, "old\n")
-    write_text(path, "new\n")
+    write_atomically(path, "old\n")
+    write_atomically(path, "new\n")
     assert path.read_text() == "new\n"
     assert os.listdir(path.parent) == ["result.json"]
     umask = os.umask(0)
@@ -24,7 +24,7 @@ def test_a_write_replaces_the_file_whole_and_leaves_nothing_beside_it(tmp_path):
 
 def test_a_writer_that_fails_midway_leaves_the_previous_file_as_it_was(tmp_path):
     path = tmp_path / "result.json"
-    path.write_text("the previous result\n")
+    path.write_atomically("the previous result\n")
     with pytest.raises(RuntimeError, match="stopped"), atomic_write(path) as handle:
         handle.write("half of the new")
         handle.flush()
@@ -52,9 +52,9 @@ def test_a_full_disk_is_one_sentence_naming_the_file_and_the_setting(tmp_path, f
 
 def test_a_folder_that_cannot_be_written_is_a_write_error(tmp_path):
     blocker = tmp_path / "not_a_folder"
-    blocker.write_text("a file where a folder should be")
+    blocker.write_atomically("a file where a folder should be")
     with pytest.raises(WriteError, match=rf"while saving {blocker / 'result.json'}: free space"):
-        write_text(blocker / "result.json", "{}")
+        write_atomically(blocker / "result.json", "{}")
 
 
 def test_appended_records_follow_the_earlier_ones(tmp_path):

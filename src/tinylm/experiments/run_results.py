@@ -9,10 +9,11 @@ from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from tinylm.utils.files import write_text
+from tinylm.utils.files import write_atomically
 
 RESULT_FILE = "result.json"
-COMPLETED, FAILED, DIVERGED = "completed", "failed", "diverged"
+COMPLETED, FAILED, INTERRUPTED = "completed", "failed", "interrupted"
+DIVERGED = "diverged"  # a failure of its own kind: the loss stopped being a number
 
 
 def finite_or_none(value: float) -> float | None:
@@ -21,7 +22,7 @@ def finite_or_none(value: float) -> float | None:
 
 @rank_zero_only
 def write_result(folder: str | Path, record: dict) -> None:
-    write_text(Path(folder) / RESULT_FILE, json.dumps(record, indent=2) + "\n")
+    write_atomically(Path(folder) / RESULT_FILE, json.dumps(record, indent=2) + "\n")
 
 
 def read_result(folder: str | Path) -> dict | None:

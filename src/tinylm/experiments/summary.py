@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tinylm.experiments.run_results import COMPLETED, DIVERGED, FAILED, RESULT_FILE, read_result
 from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides
-from tinylm.utils.files import write_text
+from tinylm.utils.files import write_atomically
 from tinylm.utils.hydra import in_sweep
 
 HEADER = ["job", "status", "best val/loss", "steps", "time", "overrides", "folder"]
@@ -72,7 +72,7 @@ def write_summary(sweep_dir: Path) -> str:
             [job["job"], job["status"], job.get("best_val_loss"), job.get("steps"),
              job.get("seconds"), label, job["folder"], job.get("final_val_loss"), job.get("error")]
         )  # fmt: skip
-    write_text(sweep_dir / "summary.csv", table.getvalue(), SWEEP_FOLDER_KEY)
+    write_atomically(sweep_dir / "summary.csv", table.getvalue(), SWEEP_FOLDER_KEY)
 
     rows = [
         [str(job["job"]), job["status"], loss_text(job.get("best_val_loss")),
@@ -90,7 +90,7 @@ def write_summary(sweep_dir: Path) -> str:
         lines += ["", "Not completed (a failed job's train.log has its traceback):", ""]
         lines += [f"- job {job['job']}: {job['error']}" for job in failed + unfinished]
     markdown = "\n".join(lines) + "\n"
-    write_text(sweep_dir / "summary.md", markdown, SWEEP_FOLDER_KEY)
+    write_atomically(sweep_dir / "summary.md", markdown, SWEEP_FOLDER_KEY)
     return markdown
 
 

@@ -64,7 +64,7 @@ def fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def write_text(path: str | Path, text: str, folder_key: str = RUN_FOLDER_KEY) -> None:
+def write_atomically(path: str | Path, text: str, folder_key: str = RUN_FOLDER_KEY) -> None:
     """Replace `path` with `text`, atomically."""
     with atomic_write(path, "w", folder_key, encoding="utf-8", newline="") as handle:
         handle.write(text)
@@ -79,3 +79,14 @@ def append_jsonl(path: Path, records: list[dict], folder_key: str = RUN_FOLDER_K
             with open(path, "rb") as existing:
                 shutil.copyfileobj(existing, handle)
         handle.write(lines.encode("utf-8"))
+
+
+def keep_records_before(path: Path, step: int) -> None:
+    """Drop the JSON lines of `path` whose "step" is `step` or later: what a resumed run logs
+    again (a crashed run wrote them after the checkpoint it resumes from)."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line).get("step", step) < step]
+    if len(kept) < len(lines):
+        write_atomically(path, "".join(kept))
