@@ -24,7 +24,7 @@ def test_a_write_replaces_the_file_whole_and_leaves_nothing_beside_it(tmp_path):
 
 def test_a_writer_that_fails_midway_leaves_the_previous_file_as_it_was(tmp_path):
     path = tmp_path / "result.json"
-    path.write_atomically("the previous result\n")
+    path.write_text("the previous result\n")
     with pytest.raises(RuntimeError, match="stopped"), atomic_write(path) as handle:
         handle.write("half of the new")
         handle.flush()
@@ -52,7 +52,7 @@ def test_a_full_disk_is_one_sentence_naming_the_file_and_the_setting(tmp_path, f
 
 def test_a_folder_that_cannot_be_written_is_a_write_error(tmp_path):
     blocker = tmp_path / "not_a_folder"
-    blocker.write_atomically("a file where a folder should be")
+    blocker.write_text("a file where a folder should be")
     with pytest.raises(WriteError, match=rf"while saving {blocker / 'result.json'}: free space"):
         write_atomically(blocker / "result.json", "{}")
 
