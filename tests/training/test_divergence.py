@@ -2,6 +2,7 @@
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ import torch
 from tests.conftest import compose_train, run_train_script
 from tinylm.errors import DivergenceError
 from tinylm.training import fit
+from tinylm.training.divergence import StopWhenDiverged
 
 TINY_CHAR = ("model=tiny", "data=text", "tokenizer=char", "logger=csv",
              "callbacks.progress_bar=null")  # fmt: skip
@@ -82,3 +84,21 @@ def test_a_non_finite_validation_loss_stops_the_run_and_is_never_named_best(tmp_
     assert best.name.startswith("best-step0000010-")
     assert torch.load(folder / "last.ckpt", weights_only=True)["global_step"] == 10
     assert_finite_and_named_by_a_number(folder.glob("*.ckpt"))
+
+
+def test_the_loss_is_not_read_on_the_host_between_logging_steps():
+    # A tensor on the meta device has no value: reading one on the host (item(), bool(), int())
+    # raises. Such a read is what would make a GPU wait for the host at every step.
+    stop = StopWhenDiverged()
+    trainer = SimpleNamespace(
+        accumulate_grad_batches=2, log_every_n_steps=50, should_stop=False,
+        strategy=SimpleNamespace(reduce=lambda tensor, reduce_op: tensor),  # one process
+    )  # fmt: skip
+    loss = torch.tensor(float("nan"), device="meta")
+    for batch_idx in range(98):  # micro-batches of optimizer steps 1 to 49
+        trainer.global_step = (batch_idx + 1) // 2
+        stop.on_train_batch_end(trainer, None, {"loss": loss}, None, batch_idx)
+    assert stop.first_nonfinite_step.device.type == "meta"
+    trainer.global_step = 50  # a logging step: now it is read
+    with pytest.raises(RuntimeError, match="cannot be called on meta tensors"):
+        stop.on_train_batch_end(trainer, None, {"loss": loss}, None, batch_idx=99)
