@@ -25,12 +25,13 @@ from tinylm.training.hardware import (
     check_accelerator_is_here,
     process_count,
     refuse_relaunch_inside_sweep,
+    trainer_kwargs,
 )
 from tinylm.training.interrupts import StopOnSignal
 from tinylm.training.module import GPTLightningModule
 from tinylm.training.optim import check_optimizer_config
 from tinylm.training.wandb_logger import finish_wandb_run
-from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
+from tinylm.utils.hydra import instantiate_dict
 
 log = logging.getLogger(__name__)
 info = rank_zero_only(log.info)
