@@ -9,9 +9,9 @@ from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_only
 
+from tinylm.experiments.run_folders import RESULT_FILE
 from tinylm.utils.files import write_atomically
 
-RESULT_FILE = "result.json"
 COMPLETED, FAILED, INTERRUPTED = "completed", "failed", "interrupted"
 DIVERGED = "diverged"  # a failure of its own kind: the loss stopped being a number
 
