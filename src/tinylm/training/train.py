@@ -20,6 +20,7 @@ from tinylm.data import TokenDataModule
 from tinylm.errors import ConfigError
 from tinylm.model import GPTConfig
 from tinylm.training.callbacks import LossCurve
+from tinylm.training.checkpoint_io import AtomicCheckpointIO, StopWhenSaveFailed
 from tinylm.training.hardware import (
     apply_global_batch,
     check_accelerator_is_here,
@@ -114,7 +115,9 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> L.Trainer:
         return L.Trainer(
             **trainer_kwargs(cfg),
             logger=list(instantiate_dict(cfg.get("logger")).values()),
-            callbacks=list(instantiate_dict(cfg.get("callbacks")).values()),
+            # Checkpoints are written whole or not at all; a failed save stops every process.
+            callbacks=[*instantiate_dict(cfg.get("callbacks")).values(), StopWhenSaveFailed()],
+            plugins=[AtomicCheckpointIO()],
             default_root_dir=str(output_dir),
         )
     except (MisconfigurationException, TypeError) as error:
