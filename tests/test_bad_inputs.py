@@ -55,6 +55,10 @@ CASES = [
          "truncated.ckpt"),
     Case("resuming a checkpoint of another model size", "train",
          ("ckpt_path={ckpt}", "model.d_model=128"), "d_model"),
+    Case("a binary file as text", "train", ("data.path={bad}/binary.txt",), "binary.txt"),
+    Case("a learning rate that diverges", "train",
+         ("optimizer.lr=1e3", "trainer.max_steps=20", "optimizer.warmup_steps=0"),
+         "optimizer.lr"),
     Case("resume= of a folder that is not a run", "train", ("resume={bad}",), "resume="),
     Case("a new run into a folder that holds one", "train", ("hydra.run.dir={run}",), "resume="),
     # eval
@@ -102,6 +106,7 @@ def outcomes(trained_run, tmp_path_factory):
     (bad / "notes.md").write_text("not text data")
     (bad / "empty").mkdir()
     (bad / "random.ckpt").write_bytes(os.urandom(4096))
+    (bad / "binary.txt").write_bytes(bytes(range(256)) * 16)
     checkpoint = trained_run / "run" / "checkpoints" / "last.ckpt"
     data = checkpoint.read_bytes()
     (bad / "truncated.ckpt").write_bytes(data[: len(data) // 2])
@@ -115,7 +120,7 @@ def outcomes(trained_run, tmp_path_factory):
         defaults = TRAIN_DEFAULTS if case.script == "train" and case.train_defaults else ()
         args = (*defaults, *case.args)
         filled = [arg.format(**places) for arg in args]
-        log_dir = bad / "outputs" / case.name.replace(" ", "-").replace(":", "")
+        log_dir = bad / "outputs" / "".join(c if c.isalnum() else "-" for c in case.name)
         return subprocess.run(
             [sys.executable, str(REPO_ROOT / "scripts" / f"{case.script}.py"), *filled,
              f"paths.log_dir={log_dir}", f"paths.cache_dir={places['cache']}"],
