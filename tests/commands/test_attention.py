@@ -9,8 +9,8 @@ import torch
 from tests.conftest import REPO_ROOT, compose_config
 from tinylm.checkpoint import load_checkpoint
 from tinylm.commands import run
-from tinylm.commands.attention import attention, figure_title
-from tinylm.inspection import attention_weights
+from tinylm.commands.attention import attention
+from tinylm.inspection import attention_title, attention_weights
 
 
 def attention_cfg(trained_run, tmp_path, *overrides):
@@ -36,7 +36,7 @@ def test_the_png_shows_the_weights_of_the_checkpoints_model(trained_run, tmp_pat
 
 def test_the_title_names_the_checkpoint_its_step_and_the_model(trained_run):
     loaded = load_checkpoint(trained_run / "run")
-    title = figure_title(loaded, "Tom " * 20)
+    title = attention_title(loaded, "Tom " * 20)
     first_line, second_line = title.splitlines()
     assert first_line == f"run/{loaded.path.name}, step 200"
     assert second_line.startswith("2 layers × 2 heads, d_model 64, ")

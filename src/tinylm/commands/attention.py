@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from tinylm.checkpoint import LoadedCheckpoint, load_checkpoint
+from tinylm.checkpoint import load_checkpoint
 from tinylm.errors import PromptError
 from tinylm.generation import encode_prompt
 from tinylm.inspection import (
+    attention_title,
     attention_weights,
     draw_attention,
     format_trace,
@@ -25,7 +26,6 @@ from tinylm.inspection.attention_map import selected_maps
 from tinylm.utils.device import resolve_device
 
 log = logging.getLogger(__name__)
-TITLE_PROMPT_CHARS = 60
 
 
 @dataclass
@@ -56,23 +56,8 @@ def attention(cfg: DictConfig) -> AttentionMap:
         print(format_trace(trace_shapes(model, idx), model.config))
     weights = attention_weights(model, idx)[:, 0].cpu()  # (L, 1, H, T, T) -> (L, H, T, T)
     figure = draw_attention(
-        weights, token_labels(tokenizer, ids), figure_title(loaded, prompt), cfg.layer, cfg.head
+        weights, token_labels(tokenizer, ids), attention_title(loaded, prompt), cfg.layer, cfg.head
     )
     path = save_figure(figure, Path(cfg.output_file))
     log.info(f"Attention map: {path}")
     return AttentionMap(path, ids, weights)
-
-
-def figure_title(loaded: LoadedCheckpoint, prompt: str) -> str:
-    """Which checkpoint, step and model the maps show, and for which prompt."""
-    path = loaded.path
-    in_run_folder = path.parent.name == "checkpoints"
-    name = f"{path.parent.parent.name}/{path.name}" if in_run_folder else path.name
-    step = f", step {loaded.global_step:,}" if loaded.global_step is not None else ""
-    config = loaded.model.config
-    shown = prompt if len(prompt) <= TITLE_PROMPT_CHARS else prompt[:TITLE_PROMPT_CHARS] + "…"
-    return (
-        f"{name}{step}\n{config.n_layer} layers × {config.n_head} heads, d_model "
-        f"{config.d_model}, {loaded.model.num_parameters() / 1e6:.2f}M parameters; "
-        f"prompt {shown!r}"
-    )

@@ -15,11 +15,13 @@ import torch
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
+from tinylm.checkpoint import LoadedCheckpoint
 from tinylm.errors import ConfigError
 from tinylm.tokenizers import Tokenizer
 
 GRID_INCHES = 16.0  # the larger side of a grid of maps, at most
 MIN_LABEL_POINTS = 6.0  # smallest readable tick label; tokens are left out below it
+TITLE_PROMPT_CHARS = 60
 
 
 def token_labels(tokenizer: Tokenizer, ids: list[int]) -> list[str]:
@@ -46,6 +48,21 @@ def selected_maps(
     layers = [layer] if layer is not None else list(range(n_layer))
     heads = [head] if head is not None else list(range(n_head))
     return layers, heads
+
+
+def attention_title(loaded: LoadedCheckpoint, prompt: str) -> str:
+    """Which checkpoint, step and model the maps show, and for which prompt."""
+    path = loaded.path
+    in_run_folder = path.parent.name == "checkpoints"
+    name = f"{path.parent.parent.name}/{path.name}" if in_run_folder else path.name
+    step = f", step {loaded.global_step:,}" if loaded.global_step is not None else ""
+    config = loaded.model.config
+    shown = prompt if len(prompt) <= TITLE_PROMPT_CHARS else prompt[:TITLE_PROMPT_CHARS] + "…"
+    return (
+        f"{name}{step}\n{config.n_layer} layers × {config.n_head} heads, d_model "
+        f"{config.d_model}, {loaded.model.num_parameters() / 1e6:.2f}M parameters; "
+        f"prompt {shown!r}"
+    )
 
 
 def draw_attention(
