@@ -1,5 +1,7 @@
 """Heat maps of attention weights: which maps, which labels, and a PNG written whole."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -75,7 +77,8 @@ def test_the_png_replaces_an_earlier_one_only_when_complete(tmp_path):
     class DiskFull(OSError):
         pass
 
-    def fail(*args, **kwargs):
+    def fail(target, **kwargs):
+        Path(target).write_bytes(first[:100])  # half a PNG, then the disk is full
         raise DiskFull("no space left")
 
     figure.savefig = fail

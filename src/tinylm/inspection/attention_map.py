@@ -113,6 +113,9 @@ def save_figure(figure: Figure, path: Path) -> Path:
     a file under the real name, and an earlier file stays whole until the new one is done."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    figure.savefig(partial, dpi=110, format="png")
-    os.replace(partial, path)
+    try:
+        figure.savefig(partial, dpi=110, format="png")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)  # only left when writing failed
     return path
