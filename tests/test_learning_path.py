@@ -18,7 +18,7 @@ TEXT = LEARNING_PATH.read_text(encoding="utf-8")
 NOTEBOOK = nbformat.read(REPO_ROOT / "notebooks" / "train_a_tiny_gpt.ipynb", as_version=4)
 NOTEBOOK_TEXT = "\n".join(cell.source for cell in NOTEBOOK.cells if cell.cell_type == "markdown")
 SYMBOL_REFERENCE = re.compile(r"`([\w./-]+\.py)::([\w.]+)`")
-PATH_REFERENCE = re.compile(r"`((?:src|conf|tests|scripts|docs|notebooks)/[\w./-]+)`")
+PATH_REFERENCE = re.compile(r"`((?:src|conf|tests|scripts|docs|notebooks|benchmarks)/[\w./-]+)`")
 BASH_BLOCK = re.compile(r"```bash\n(.*?)```", re.DOTALL)
 
 SYMBOLS = sorted(set(SYMBOL_REFERENCE.findall(TEXT + NOTEBOOK_TEXT)))
