@@ -30,6 +30,7 @@ class LoadedCheckpoint:
     model: GPT  # in eval mode
     tokenizer: Tokenizer
     global_step: int | None
+    data_config: dict | None  # the data it was trained on (None for checkpoints older than that)
 
     def describe(self) -> str:
         step = f"step {self.global_step:,}, " if self.global_step is not None else ""
@@ -137,4 +138,5 @@ def load_checkpoint(
         model=model.to(device).eval(),
         tokenizer=tokenizer_from_state(hparams["tokenizer_state"]),
         global_step=checkpoint.get("global_step"),
+        data_config=hparams.get("data_config"),
     )

@@ -20,14 +20,15 @@ from typing import TypeVar
 from omegaconf import DictConfig
 
 from tinylm.errors import TinyLMError
-from tinylm.experiments.run_folders import register_resolver
+from tinylm.experiments.run_folders import register_resolvers
 
 log = logging.getLogger(__name__)
 Result = TypeVar("Result")
 
-# conf/hydra/default.yaml names run folders with ${unique_dir:...}: registered when a script
-# imports its command, before Hydra composes a config (also in the processes DDP starts).
-register_resolver()
+# conf/hydra/default.yaml names run folders with ${unique_dir:...} and ${run_dir:...}: registered
+# when a script imports its command, before Hydra composes a config (also in the processes DDP
+# starts).
+register_resolvers()
 
 
 def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result:

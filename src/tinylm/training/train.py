@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tinylm.training.hardware import (
     process_count,
     refuse_relaunch_inside_sweep,
 )
+from tinylm.training.interrupts import StopOnSignal
 from tinylm.training.module import GPTLightningModule
 from tinylm.training.wandb_logger import finish_wandb_run
 from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
@@ -35,6 +37,7 @@ class TrainingResult:
     final_val_loss: float
     steps: int  # optimizer steps taken, counting those before a resume
     best_checkpoint: str | None
+    stopped_by: signal.Signals | None = None  # Ctrl-C (SIGINT) or SIGTERM stopped it early
 
 
 def fit(cfg: DictConfig) -> TrainingResult:
@@ -55,6 +58,7 @@ def fit(cfg: DictConfig) -> TrainingResult:
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         tokenizer_state=tokenizer.state_dict(),
         data_fingerprint=datamodule.cache.key,
+        data_config=OmegaConf.to_container(cfg.data, resolve=True),
     )
     trainer = L.Trainer(
         **trainer_kwargs(cfg),
@@ -103,7 +107,9 @@ def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) 
         f" × context {model.config.block_size} × accumulation {trainer.accumulate_grad_batches}"
         f" × devices {processes}; {trainer.max_steps:,} steps"
     )
-    if cfg.get("ckpt_path"):
+    if cfg.get("resume"):
+        info(f"Resuming in place from {cfg.ckpt_path}")
+    elif cfg.get("ckpt_path"):
         info(f"Resuming from {cfg.ckpt_path}")
 
 
@@ -120,7 +126,10 @@ def report_end(trainer: L.Trainer) -> TrainingResult:
     info(f"val/loss: final {final_loss:.4f}, best {best_loss:.4f}")
     if best_path:
         info(f"Best checkpoint: {best_path}")
+    stopped_by = None
     for callback in trainer.callbacks:
         if isinstance(callback, LossCurve) and callback.path.exists():
             info(f"Loss curve: {callback.path}")
-    return TrainingResult(best_loss, final_loss, trainer.global_step, best_path)
+        if isinstance(callback, StopOnSignal):
+            stopped_by = callback.requested
+    return TrainingResult(best_loss, final_loss, trainer.global_step, best_path, stopped_by)
