@@ -88,4 +88,4 @@ def test_the_script_writes_into_its_run_folder_and_prints_the_path(trained_run, 
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (png,) = (tmp_path / "outputs" / "attention" / "runs").glob("*/attention.png")
-    assert f"Attention map: {png}" in result.stdout
+    assert f"Attention map: {png}" in result.stderr  # log lines go to stderr
