@@ -9,7 +9,8 @@ from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_only
 
-RESULT_FILE = "result.json"
+from tinylm.experiments.run_folders import RESULT_FILE
+
 COMPLETED, FAILED, INTERRUPTED = "completed", "failed", "interrupted"
 
 

@@ -15,7 +15,8 @@ from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from tinylm.experiments.run_results import COMPLETED, FAILED, RESULT_FILE, read_result
+from tinylm.experiments.run_folders import RESULT_FILE
+from tinylm.experiments.run_results import COMPLETED, FAILED, read_result
 from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides
 from tinylm.utils.hydra import in_sweep
 
