@@ -24,10 +24,14 @@ from typing import Any
 import fsspec
 import numpy as np
 import pyarrow.parquet as pq
-from torch.utils.data import DataLoader
 
 from tinylm.data.datamodule import TokenDataModule
-from tinylm.data.hub import hub_errors_explained, is_local, version_fingerprint
+from tinylm.data.hub import (
+    check_dataset_path,
+    hub_errors_explained,
+    is_local,
+    version_fingerprint,
+)
 from tinylm.data.shard_cache import ShardCache
 from tinylm.data.token_cache import (
     TokenizationStats,
@@ -75,6 +79,7 @@ class FineWebDataModule(TokenDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_dataset_path(path, "fineweb")
         if self.tokenizer_spec.get("kind") == "char":
             raise DataError(
                 "tokenizer=char cannot be used with data=fineweb: web text has an open set of "
@@ -233,23 +238,14 @@ class FineWebDataModule(TokenDataModule):
     def epoch_tokens(self, epoch: int) -> np.ndarray:
         return self.epoch_cache(epoch).tokens("train")
 
-    def train_dataloader(self) -> DataLoader:
-        trainer = self.trainer
-        accumulate = trainer.accumulate_grad_batches if trainer else 1
-        world_size = trainer.world_size if trainer else 1
+    def training_windows(self, **placement: Any) -> EpochWindows:
+        accumulate, world_size = placement["accumulate"], placement["world_size"]
         tokens_per_step = self.batch_size * self.block_size * accumulate * world_size
-        dataset = EpochWindows(
+        return EpochWindows(
             self.epoch_tokens,
             steps_per_epoch=max(1, self.tokens_per_epoch // tokens_per_step),
-            block_size=self.block_size,
-            batch_size=self.batch_size,
-            seed=self.seed,
-            start_index=self.train_batches_consumed,
-            accumulate=accumulate,
-            rank=trainer.global_rank if trainer else 0,
-            world_size=world_size,
+            **placement,
         )
-        return DataLoader(dataset, batch_size=None, pin_memory=self._on_gpu())
 
 
 def rows_from(parquet: pq.ParquetFile, first_row: int) -> Iterator[tuple[int, str, str]]:

@@ -1,7 +1,18 @@
-"""Causal multi-head self-attention, written out so that every step can be read.
+"""Causal multi-head self-attention: how each token gathers information from the ones before it.
+
+Every token asks a question (its query), offers a label (its key) and carries content (its
+value). A head scores each query against every key, scaled by 1/√D so the scores stay in the
+range where softmax has gradients; the causal mask forbids looking ahead; softmax turns each
+query's row of scores into weights that sum to 1; the head's output for a token is the
+weighted sum of the values. H heads do this side by side on D-wide slices of the C channels,
+so each can attend to something different, and a projection mixes their outputs.
 
 Shapes: B batch, T time (tokens), C = d_model channels, H heads, D = C // H head size,
 S positions attended to (S = T without a KV cache; cached ones + T with it).
+
+Two implementations give the same numbers (tested): `sdpa`, PyTorch's fused kernel, for
+speed, and `manual`, the formula written out step by step, to read. Only the manual path
+computes the attention weights as a tensor, and its probes let forward hooks read them.
 """
 
 from __future__ import annotations
@@ -14,6 +25,15 @@ from torch import nn
 
 from tinylm.model.config import GPTConfig
 from tinylm.model.kv_cache import LayerKVCache
+
+# The tensors of the manual path that forward hooks can read, in the order they are computed.
+PROBED = ("q", "k", "v", "scores", "weights", "heads")
+
+
+class Probe(nn.Identity):
+    """Returns its input unchanged. It gives a tensor a module name (blocks.0.attn.probe.weights)
+    so that a forward hook can read it; tinylm.inspection draws attention maps and traces
+    shapes this way. Without a hook it costs one function call."""
 
 
 class CausalSelfAttention(nn.Module):
@@ -28,6 +48,7 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
+        self.probe = nn.ModuleDict({name: Probe() for name in PROBED})  # no parameters
         # causal_mask[i, j] is True where query i may look at key j (j <= i).
         mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
         self.register_buffer("causal_mask", mask, persistent=False)
@@ -69,8 +90,13 @@ class CausalSelfAttention(nn.Module):
     def manual_attention(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        """softmax(Q Kᵀ / √D + causal mask) V — the same numbers as the fused kernel."""
+        """softmax(Q Kᵀ / √D + causal mask) V — the same numbers as the fused kernel.
+
+        q (B, H, T, D); k, v (B, H, S, D); mask (T, S). Each self.probe.<name>(tensor) is the
+        tensor itself, named for forward hooks.
+        """
+        q, k, v = self.probe.q(q), self.probe.k(k), self.probe.v(v)
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, T, S)
-        scores = scores.masked_fill(~mask, float("-inf"))
-        weights = self.attn_dropout(F.softmax(scores, dim=-1))  # each row sums to 1
-        return weights @ v  # (B, H, T, D)
+        scores = self.probe.scores(scores.masked_fill(~mask, float("-inf")))
+        weights = self.probe.weights(F.softmax(scores, dim=-1))  # (B, H, T, S), rows sum to 1
+        return self.probe.heads(self.attn_dropout(weights) @ v)  # (B, H, T, D)

@@ -1,4 +1,10 @@
-"""One transformer block: pre-LayerNorm attention and MLP, each added back to the residual."""
+"""One transformer block: pre-LayerNorm attention and MLP, each added back to the residual.
+
+The residual stream x (B, T, C) runs from the embeddings to the LM head; every block reads it
+and adds to it. Attention is the only place where positions exchange information; the MLP then
+works on each position alone, widening to F channels and back, which is where most of a
+block's parameters sit. Every step keeps the shape (B, T, C), so blocks stack.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""The shape of a GPT: every number the model needs, and nothing about training."""
+"""The shape of a GPT: every number the model needs, and nothing about training.
+
+A GPTConfig is all it takes to build a GPT with fresh weights, and it travels inside every
+checkpoint so that the same model can be built again to load them. Names used for shapes
+across tinylm.model: V = vocab_size, T <= block_size tokens, C = d_model channels,
+H = n_head heads of D = C // H channels each, F = d_ff, the MLP's hidden width.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,12 @@
 """The GPT: embeddings, a stack of blocks, a final LayerNorm and an LM head tied to the embedding.
 
+Token ids (B, T) become vectors by looking up a row of the token embedding and adding a
+position's vector (a transformer has no other sense of order); n_layer blocks refine those
+vectors; the LM head turns each position's final vector into one score (logit) per vocabulary
+entry, the model's guess at the token that comes next. Training compares the logits at every
+position with the token that actually followed (cross-entropy), so one sequence of T tokens
+gives T lessons at once; the causal mask in attention keeps a position from reading its answer.
+
 Shapes: B batch, T time (tokens), C = d_model, V = vocab_size.
 """
 

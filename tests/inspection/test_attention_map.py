@@ -1,0 +1,88 @@
+"""Heat maps of attention weights: which maps, which labels, and a PNG written whole."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tinylm.errors import ConfigError
+from tinylm.inspection import draw_attention, save_figure, token_labels
+from tinylm.tokenizers import CharTokenizer
+
+
+def random_weights(n_layer: int, n_head: int, T: int) -> torch.Tensor:
+    scores = torch.randn(n_layer, n_head, T, T).masked_fill(
+        torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf")
+    )
+    return scores.softmax(-1)  # (L, H, T, T)
+
+
+def maps_of(figure):
+    """The heat maps of a figure (its colour bar is an axes too), by title."""
+    return {axes.get_title(): axes for axes in figure.axes if axes.images}
+
+
+def test_every_layer_and_head_gets_a_map_and_one_is_drawn_larger():
+    weights, tokens = random_weights(3, 2, 5), list("hello")
+    grid = draw_attention(weights, tokens, "a title")
+    assert sorted(maps_of(grid)) == [f"layer {i}, head {h}" for i in range(3) for h in range(2)]
+    assert grid.get_suptitle() == "a title"
+
+    single = draw_attention(weights, tokens, "a title", layer=2, head=1)
+    (axes,) = maps_of(single).values()
+    assert axes.get_title() == "layer 2, head 1"
+    torch.testing.assert_close(torch.tensor(axes.images[0].get_array()), weights[2, 1])
+    assert single.get_size_inches()[0] > grid.get_size_inches()[0] / 2
+
+    assert sorted(maps_of(draw_attention(weights, tokens, "t", layer=1))) == [
+        "layer 1, head 0", "layer 1, head 1"
+    ]  # fmt: skip
+    assert len(maps_of(draw_attention(weights, tokens, "t", head=0))) == 3
+
+
+def test_tokens_label_the_axes_when_they_fit():
+    tokens = [f"t{i}" for i in range(40)]
+    weights = random_weights(2, 2, 40)
+    single = next(iter(maps_of(draw_attention(weights, tokens, "t", layer=0, head=0)).values()))
+    assert [label.get_text() for label in single.get_xticklabels()] == tokens
+    assert [label.get_text() for label in single.get_yticklabels()] == tokens
+    crowded = next(iter(maps_of(draw_attention(random_weights(4, 4, 40), tokens, "t")).values()))
+    assert tokens[1] not in [label.get_text() for label in crowded.get_xticklabels()]
+
+
+@pytest.mark.parametrize(
+    "layer, head, message",
+    [(3, None, "layer must be between 0 and 2 (the model has 3 layers, counted from 0), not 3."),
+     (None, -1, "head must be between 0 and 1 (the model has 2 heads, counted from 0), not -1.")],
+)  # fmt: skip
+def test_a_layer_or_head_the_model_lacks_is_refused(layer, head, message):
+    with pytest.raises(ConfigError) as error:
+        draw_attention(random_weights(3, 2, 4), list("abcd"), "t", layer=layer, head=head)
+    assert str(error.value) == message
+
+
+def test_token_labels_show_spaces_and_line_breaks_and_keep_dollars_literal():
+    tokenizer = CharTokenizer(list("ab $\n"))
+    ids = tokenizer.encode("a b\n$")
+    assert token_labels(tokenizer, ids) == ["a", "·", "b", "\\n", "\\$"]
+
+
+def test_the_png_replaces_an_earlier_one_only_when_complete(tmp_path):
+    path = tmp_path / "maps" / "attention.png"
+    figure = draw_attention(random_weights(1, 1, 3), list("abc"), "t")
+    assert save_figure(figure, path) == path
+    first = path.read_bytes()
+    assert first.startswith(b"\x89PNG\r\n\x1a\n")
+
+    class DiskFull(OSError):
+        pass
+
+    def fail(target, **kwargs):
+        Path(target).write_bytes(first[:100])  # half a PNG, then the disk is full
+        raise DiskFull("no space left")
+
+    figure.savefig = fail
+    with pytest.raises(DiskFull):
+        save_figure(figure, path)
+    assert path.read_bytes() == first
+    assert [p.name for p in path.parent.iterdir()] == ["attention.png"]
