@@ -1,5 +1,6 @@
 """Callbacks that tests add through the config (`+callbacks.NAME._target_=...`)."""
 
+import json
 import os
 import signal
 
@@ -141,3 +142,74 @@ class InfiniteWeightsAtStep(Callback):
         if trainer.global_step == self.step:
             with torch.no_grad():
                 pl_module.model.ln_f.weight[0] = float("inf")
+
+
+class ReadLossEveryStep(Callback):
+    """The training loss read as a float after every optimizer step, as LossCurve used to: the
+    reference its on-device record must equal. Written to `path` as JSON [[step, loss], ...]."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.losses: list[tuple[int, float]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = pl_module.train_loss
+        step = trainer.global_step
+        if loss is not None and (not self.losses or self.losses[-1][0] != step):
+            self.losses.append((step, float(loss)))
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        with open(self.path, "w") as handle:
+            json.dump(self.losses, handle)
+
+
+class CountHostReads(Callback):
+    """Counts reads of tensor values by the host (.item(), float(), int(), bool(), .tolist())
+    during training, and writes to `path`, as JSON, the running count at the end of each
+    optimizer step: {step: reads so far}."""
+
+    READS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.reads = 0
+        self.reads_by_step: dict[int, int] = {}
+        self.originals = {name: getattr(torch.Tensor, name) for name in self.READS}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        for name, original in self.originals.items():
+            setattr(torch.Tensor, name, self.counting(original))
+
+    def counting(self, original):
+        def read(tensor, *args, **kwargs):
+            self.reads += 1
+            return original(tensor, *args, **kwargs)
+
+        return read
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.reads_by_step[trainer.global_step] = self.reads
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        for name, original in self.originals.items():
+            setattr(torch.Tensor, name, original)
+        with open(self.path, "w") as handle:
+            json.dump(self.reads_by_step, handle)
+
+
+class RecordTrainingSetup(Callback):
+    """Writes to `path`, as JSON, how the run trains: its precision, whether its optimizer is
+    fused, whether its model is compiled, and the device."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        setup = {
+            "precision": str(trainer.precision),
+            "fused": bool(trainer.optimizers[0].defaults.get("fused")),
+            "compiled": pl_module.step_model is not pl_module.model,
+            "device": pl_module.device.type,
+        }
+        with open(self.path, "w") as handle:
+            json.dump(setup, handle)

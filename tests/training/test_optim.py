@@ -35,7 +35,7 @@ def test_warmup_is_capped_at_a_tenth_of_a_short_run():
 
 def test_scheduler_steps_the_optimizers_learning_rate():
     model = torch.nn.Linear(2, 2)
-    optimizer = build_optimizer(model, ADAMW, fused=False)
+    optimizer = build_optimizer(model, ADAMW)
     scheduler = build_scheduler(optimizer, ADAMW, total_steps=100)
     lrs = []
     for _ in range(100):
@@ -66,7 +66,7 @@ def test_weight_decay_applies_to_matrices_only():
     ],
 )  # fmt: skip
 def test_each_optimizer_is_built(config, expected):
-    optimizer = build_optimizer(torch.nn.Linear(2, 2), config, fused=False)
+    optimizer = build_optimizer(torch.nn.Linear(2, 2), config)
     assert type(optimizer) is expected
 
 
@@ -86,10 +86,38 @@ def test_each_optimizer_is_built(config, expected):
 )
 def test_settings_no_optimizer_can_use_are_one_sentence_naming_the_key(change, message):
     with pytest.raises(ConfigError, match=message):
-        build_optimizer(torch.nn.Linear(2, 2), {**ADAMW, **change}, fused=False)
+        build_optimizer(torch.nn.Linear(2, 2), {**ADAMW, **change})
 
 
 def test_a_schedule_needs_steps():
-    optimizer = build_optimizer(torch.nn.Linear(2, 2), ADAMW, fused=False)
+    optimizer = build_optimizer(torch.nn.Linear(2, 2), ADAMW)
     with pytest.raises(ConfigError, match="max_steps"):
         build_scheduler(optimizer, ADAMW, total_steps=-1)
+
+
+def test_adamw_runs_fused_and_ends_where_the_foreach_implementation_does():
+    config = {**ADAMW, "lr": 1e-2}
+    fused_model, foreach_model = (small_gpt(), small_gpt())  # the same initial weights
+    fused = build_optimizer(fused_model, config)
+    foreach = torch.optim.AdamW(
+        parameter_groups(foreach_model, config["weight_decay"]),
+        lr=config["lr"], betas=tuple(config["betas"]), eps=config["eps"], foreach=True,
+    )  # fmt: skip
+    assert fused.defaults["fused"] and not foreach.defaults["fused"]
+    batches = torch.randint(0, 50, (5, 4, 16), generator=torch.Generator().manual_seed(1))
+    for model, optimizer in ((fused_model, fused), (foreach_model, foreach)):
+        for x in batches:
+            model(x).logsumexp(dim=-1).mean().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    # Within rounding: the biases of the keys get gradients of pure rounding noise (softmax is
+    # blind to a shift shared by every key), which Adam scales up to steps of up to ~1e-5.
+    trained = dict(fused_model.named_parameters())
+    for name, parameter in foreach_model.named_parameters():
+        torch.testing.assert_close(trained[name], parameter, rtol=1e-4, atol=1e-4, msg=name)
+    assert not torch.allclose(trained["ln_f.weight"], small_gpt().ln_f.weight)  # it trained
+
+
+def small_gpt() -> GPT:
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, d_model=32, d_ff=64))

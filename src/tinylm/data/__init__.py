@@ -1,10 +1,10 @@
-"""Data: text sources, the tokenized cache, and the LightningDataModules that serve windows."""
+"""Data: text sources, the tokenized cache, and the LightningDataModules that serve windows.
 
-from tinylm.data.datamodule import TokenDataModule
-from tinylm.data.fineweb import FineWebDataModule
-from tinylm.data.text import TextDataModule
-from tinylm.data.tinystories import TinyStoriesDataModule
-from tinylm.errors import DataError
+Each data module is imported when first named (`tinylm.data.TextDataModule`, or a config's
+`_target_`), so a run pays only for the libraries of the source it reads.
+"""
+
+from tinylm.utils.lazy import lazy_exports
 
 __all__ = [
     "DataError",
@@ -13,3 +13,14 @@ __all__ = [
     "TinyStoriesDataModule",
     "TokenDataModule",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "DataError": "tinylm.errors",
+        "FineWebDataModule": "tinylm.data.fineweb",
+        "TextDataModule": "tinylm.data.text",
+        "TinyStoriesDataModule": "tinylm.data.tinystories",
+        "TokenDataModule": "tinylm.data.datamodule",
+    },
+)

@@ -13,9 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import datasets
+from typing import TYPE_CHECKING, Any
 
 from tinylm.data.datamodule import TokenDataModule
 from tinylm.data.hub import (
@@ -28,6 +26,9 @@ from tinylm.data.text_files import documents_from_lines
 from tinylm.data.token_cache import write_split
 from tinylm.errors import DataError
 from tinylm.tokenizers import Tokenizer, build_tokenizer
+
+if TYPE_CHECKING:
+    import datasets
 
 VARIANT_FILES = {
     "v1": {"train": "data/train-*.parquet", "validation": "data/validation-*.parquet"},
@@ -91,6 +92,8 @@ class TinyStoriesDataModule(TokenDataModule):
         return tokenizer, counts
 
     def load_split(self, split: str) -> datasets.Dataset:
+        import datasets  # here, not at the top: a run whose cache exists never needs it (~1 s)
+
         with hub_errors_explained(self.path):
             dataset = datasets.load_dataset(
                 self.path,

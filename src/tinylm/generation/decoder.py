@@ -33,25 +33,36 @@ class SlidingWindowDecoder:
         self.model = model
         self.block_size = model.config.block_size
         self.keep = max(1, self.block_size // 2)  # window length right after a slide
-        self.tokens = prompts  # (B, L): every token so far, also those left out of the window
+        # Every token so far, also those left out of the window: the first `length` columns of
+        # a buffer that doubles when full, rather than a new tensor per token.
+        self.buffer = prompts.new_empty(prompts.size(0), 2 * prompts.size(1) + self.block_size)
+        self.buffer[:, : prompts.size(1)] = prompts
+        self.length = prompts.size(1)
         self.window_start = 0
         self.cache = model.new_cache(prompts.size(0)) if use_cache else None
         self.logits = self._run(prompts)  # (B, V)
 
+    @property
+    def tokens(self) -> torch.Tensor:
+        """(B, L): every token of each sequence so far."""
+        return self.buffer[:, : self.length]
+
     def append(self, next_tokens: torch.Tensor) -> torch.Tensor:
         """Add next_tokens (B,) to the sequences; return the logits that follow, (B, V)."""
-        next_tokens = next_tokens[:, None]  # (B, 1)
-        self.tokens = torch.cat([self.tokens, next_tokens], dim=1)  # (B, L + 1)
-        if self.tokens.size(1) - self.window_start > self.block_size:
-            self.window_start = self.tokens.size(1) - self.keep
+        if self.length == self.buffer.size(1):
+            self.buffer = torch.cat([self.buffer, torch.empty_like(self.buffer)], dim=1)
+        self.buffer[:, self.length] = next_tokens
+        self.length += 1
+        if self.length - self.window_start > self.block_size:
+            self.window_start = self.length - self.keep
             if self.cache is not None:
                 self.cache.clear()
-        self.logits = self._run(next_tokens)
+        self.logits = self._run(next_tokens[:, None])  # (B, 1) new tokens
         return self.logits
 
     def select(self, rows: torch.Tensor) -> None:
         """Keep the sequences `rows` (B',), in that order, repeats allowed (beam search)."""
-        self.tokens = self.tokens.index_select(0, rows)
+        self.buffer = self.buffer.index_select(0, rows)
         self.logits = self.logits.index_select(0, rows)
         if self.cache is not None:
             self.cache.select(rows)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -43,9 +44,28 @@ def generate(
     each new token as soon as it is chosen, for streaming a single greedy or sampled sequence.
     The model should be in eval mode.
     """
-    if settings.strategy == "beam":
-        return beam_search(model, prompt_ids, settings, eos_id)
-    return sample(model, prompt_ids, settings, eos_id, generator, on_token)
+    with one_thread_on_cpu(model.tok_emb.weight.device):
+        if settings.strategy == "beam":
+            return beam_search(model, prompt_ids, settings, eos_id)
+        return sample(model, prompt_ids, settings, eos_id, generator, on_token)
+
+
+@contextmanager
+def one_thread_on_cpu(device: torch.device) -> Iterator[None]:
+    """Decode on one CPU thread. A decoding step is a few hundred operations on a token or a
+    few: split over threads, each pays for waking and joining them, and a thread the operating
+    system has given to another process stalls every one of them. On a 2-core machine shared
+    with other jobs, one thread decoded the medium model 10× faster than two
+    (docs/performance.md). The caller's setting is restored afterwards."""
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def sample(

@@ -70,8 +70,14 @@ class CausalSelfAttention(nn.Module):
         if self.implementation == "sdpa":
             # Fused kernel (flash / memory-efficient attention where the hardware has one).
             # is_causal aligns its mask to the top-left corner, which is right only when there
-            # is no cached past (S == T); with one, the explicit rows of the mask are needed.
-            masking = {"is_causal": True} if S == T else {"attn_mask": mask}
+            # is no cached past (S == T); with one, the explicit rows of the mask are needed,
+            # except for a single new token (decoding), which may look at every position.
+            if S == T:
+                masking = {"is_causal": True}
+            elif T == 1:
+                masking = {}
+            else:
+                masking = {"attn_mask": mask}
             y = F.scaled_dot_product_attention(
                 q, k, v, dropout_p=self.dropout if self.training else 0.0, **masking
             )

@@ -21,6 +21,7 @@ from tinylm.errors import ConfigError
 from tinylm.model import GPTConfig
 from tinylm.training.callbacks import LossCurve
 from tinylm.training.checkpoint_io import AtomicCheckpointIO, StopWhenSaveFailed
+from tinylm.training.compile import check_compile_setting
 from tinylm.training.hardware import (
     apply_global_batch,
     check_accelerator_is_here,
@@ -57,6 +58,7 @@ def fit(cfg: DictConfig) -> TrainingResult:
     # known once the tokenizer is), the data's and the Trainer's arguments.
     optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
     check_optimizer_config(optimizer)
+    check_compile_setting(cfg.compile)
     shape = model_config(cfg.model, vocab_size=1).to_dict()
     if cfg.get("ckpt_path"):
         check_checkpoint_fits(cfg.ckpt_path, {k: v for k, v in shape.items() if k != "vocab_size"})
@@ -77,6 +79,7 @@ def fit(cfg: DictConfig) -> TrainingResult:
         tokenizer_state=tokenizer.state_dict(),
         data_fingerprint=datamodule.cache.key,
         data_config=OmegaConf.to_container(cfg.data, resolve=True),
+        compile=cfg.compile,
     )
     if cfg.get("ckpt_path"):
         vocab_size = module.hparams.model_config["vocab_size"]
