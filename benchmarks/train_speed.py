@@ -199,7 +199,7 @@ def write_synthetic_text(path: Path, vocab_size: int, length: int) -> None:
 def loop_spec(cfg, datamodule, workdir: Path, run_name: str, device: str) -> dict:
     from omegaconf import OmegaConf
 
-    from tinylm.utils.hydra import trainer_kwargs
+    from tinylm.training.hardware import trainer_kwargs
 
     precision = str(trainer_kwargs(cfg)["precision"])
     folder = datamodule.cache.folder
