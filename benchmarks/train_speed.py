@@ -243,7 +243,9 @@ def launch(variant: str, args, overrides: list[str], spec: dict, run_dir: Path) 
             "+callbacks.step_clock._target_=benchmarks.pipeline_clock.StepClockCallback",
             f"+callbacks.step_clock.path={clock_path}",
         ]  # fmt: skip
-    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    # The repository root for benchmarks.pipeline_clock, ahead of whatever the caller set.
+    python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    environment = {**os.environ, "PYTHONPATH": python_path}
     if args.threads:
         environment["OMP_NUM_THREADS"] = str(args.threads)
     load_before = os.getloadavg()[0]
@@ -254,7 +256,8 @@ def launch(variant: str, args, overrides: list[str], spec: dict, run_dir: Path) 
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.time() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{variant} failed; see {run_dir / 'output.log'}")
+        log_tail = (run_dir / "output.log").read_text(errors="replace").splitlines()[-30:]
+        raise SystemExit("\n".join([*log_tail, f"{variant} failed; see {run_dir / 'output.log'}"]))
     clock = json.loads(clock_path.read_text())
     weights = spec["weights"] if variant.startswith("loop") else run_dir / "checkpoints/last.ckpt"
     return {

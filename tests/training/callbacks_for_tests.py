@@ -213,3 +213,21 @@ class RecordTrainingSetup(Callback):
         }
         with open(self.path, "w") as handle:
             json.dump(setup, handle)
+
+
+class RecordGradientNorms(Callback):
+    """Writes to `path`, as JSON, the total norm of the gradients each optimizer step applied
+    (read after the step, which leaves them as clipping made them) and whether AdamW was fused."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.norms: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        grads = [p.grad for p in pl_module.model.parameters() if p.grad is not None]
+        self.norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        fused = trainer.optimizers[0].defaults["fused"]
+        with open(self.path, "w") as handle:
+            json.dump({"norms": self.norms, "fused": bool(fused)}, handle)

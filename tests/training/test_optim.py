@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -121,3 +123,30 @@ def test_adamw_runs_fused_and_ends_where_the_foreach_implementation_does():
 def small_gpt() -> GPT:
     torch.manual_seed(0)
     return GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, d_model=32, d_ff=64))
+
+
+def test_bf16_mixed_clips_the_gradients_a_fused_adamw_applies(tmp_path, story_file):
+    # Lightning's mixed precision refuses to clip for a fused optimizer; bf16 needs no scaler,
+    # so the module clips itself (a GPU's default precision, tried here on the CPU).
+    from tests.conftest import compose_train
+    from tinylm.training import fit
+
+    record = tmp_path / "norms.json"
+    fit(compose_train(
+        tmp_path, "model=tiny", "data=text", "tokenizer=char", f"data.path={story_file}",
+        "hardware=cpu", "hardware.precision=bf16-mixed", "trainer.gradient_clip_val=0.05",
+        "trainer.max_steps=3", "trainer.limit_val_batches=1", "logger=csv",
+        "callbacks.generation_samples=null",
+        "+callbacks.norms._target_=tests.training.callbacks_for_tests.RecordGradientNorms",
+        f"+callbacks.norms.path={record}",
+    ))  # fmt: skip
+    recorded = json.loads(record.read_text())
+    assert recorded["fused"] is True
+    assert len(recorded["norms"]) == 3
+    assert all(norm <= 0.05 * 1.001 for norm in recorded["norms"])
+
+
+def test_build_optimizer_keeps_torchs_default_kernels_when_fused_is_off():
+    model = GPT(GPTConfig(vocab_size=32, block_size=8, n_layer=1, n_head=2, d_model=16))
+    assert build_optimizer(model, ADAMW).defaults["fused"] is True
+    assert not build_optimizer(model, ADAMW, fused=False).defaults["fused"]

@@ -7,6 +7,8 @@ import math
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.plugins.precision import MixedPrecision
+from lightning.pytorch.utilities import GradClipAlgorithmType
 from torchmetrics import MeanMetric
 
 from tinylm.model import GPT, GPTConfig
@@ -100,13 +102,30 @@ class GPTLightningModule(L.LightningModule):
 
     def configure_optimizers(self):
         config = self.hparams.optimizer
-        optimizer = build_optimizer(self.model, config)
+        # A fused AdamW unscales fp16 gradients inside its step, after clipping would have
+        # needed them unscaled: under 16-mixed's gradient scaler it runs unfused.
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        optimizer = build_optimizer(self.model, config, fused=scaler is None)
         scheduler = build_scheduler(optimizer, config, total_steps=self.trainer.max_steps)
         # Stepped after every optimizer step, not every epoch.
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,
+                                    gradient_clip_algorithm=None) -> None:  # fmt: skip
+        # Lightning's mixed precision refuses to clip for a fused optimizer, for fear of clipping
+        # fp16 gradients that are still scaled. bf16-mixed has no scaler (nor, then, a fused
+        # optimizer under one, see configure_optimizers): its gradients are the true ones.
+        plugin = self.trainer.precision_plugin
+        if gradient_clip_val and isinstance(plugin, MixedPrecision) and plugin.scaler is None:
+            if gradient_clip_algorithm == GradClipAlgorithmType.VALUE:
+                plugin.clip_grad_by_value(optimizer, gradient_clip_val)
+            else:
+                plugin.clip_grad_by_norm(optimizer, gradient_clip_val)
+            return
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     @property
     def chance_loss(self) -> float:
