@@ -43,6 +43,7 @@ def test_the_eval_script_reproduces_the_logged_validation_numbers(trained_run, t
     assert numbers["loss"] == pytest.approx(logged["val/loss"], rel=1e-5)
     assert numbers["perplexity"] == pytest.approx(logged["val/ppl"], rel=1e-5)
     assert numbers["accuracy"] == pytest.approx(logged["val/acc"], rel=1e-5)
+    assert numbers["bpb"] == pytest.approx(logged["val/bpb"], rel=1e-5)
     # Validation reads non-overlapping windows of 128 + 1 tokens from the start of the split.
     (meta,) = (tmp_path / "cache").glob("text-*/meta.json")
     val_tokens = json.loads(meta.read_text())["splits"]["val"]["tokens"]

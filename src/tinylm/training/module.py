@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
+from tinylm.bits_per_byte import BitsPerByte
 from tinylm.model import GPT, GPTConfig
+from tinylm.tokenizers import tokenizer_from_state
 from tinylm.training.optim import build_optimizer, build_scheduler
 
 
@@ -35,6 +37,7 @@ class GPTLightningModule(L.LightningModule):
         # Token-weighted means over a whole validation pass (synchronised across devices).
         self.val_loss = MeanMetric()
         self.val_acc = MeanMetric()
+        self.val_bpb = BitsPerByte(tokenizer_from_state(tokenizer_state).token_byte_lengths())
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)
@@ -55,7 +58,10 @@ class GPTLightningModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self.model(x)
-        self.val_loss.update(next_token_loss(logits, y), weight=y.numel())
+        # (B·T,): one loss per target, for the mean and for bits per byte
+        token_losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+        self.val_loss.update(token_losses.mean(), weight=y.numel())
+        self.val_bpb.update(token_losses, y.flatten())
         self.val_acc.update((logits.argmax(dim=-1) == y).float().mean(), weight=y.numel())
 
     def on_validation_epoch_end(self) -> None:
@@ -65,8 +71,10 @@ class GPTLightningModule(L.LightningModule):
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
         self.log("val/ppl", torch.exp(loss), sync_dist=True)
         self.log("val/acc", self.val_acc.compute(), sync_dist=True)
+        self.log("val/bpb", self.val_bpb.compute(), sync_dist=True)  # comparable across tokenizers
         self.val_loss.reset()
         self.val_acc.reset()
+        self.val_bpb.reset()
 
     def configure_optimizers(self):
         config = self.hparams.optimizer
