@@ -5,6 +5,9 @@ and under `hyper_parameters` the model config and the tokenizer's state. It is r
 `torch.load(weights_only=True)`, whose unpickler builds only tensors and plain containers:
 a file that asks for anything else (a function to call, a class to build) is refused before
 any of it runs.
+
+A 🤗 transformers GPT-2 (a folder that save_pretrained wrote, or a hub id) loads the same way,
+through tinylm.interop.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 import torch
 
 from tinylm.errors import CheckpointError
+from tinylm.interop import require_transformers
+from tinylm.interop.sources import names_transformers_model
 from tinylm.model import GPT, GPTConfig
 from tinylm.tokenizers import Tokenizer, tokenizer_from_state
 
@@ -95,7 +100,14 @@ def read_checkpoint(path: Path) -> dict:
 def load_checkpoint(
     ckpt_path: str | Path | None, device: torch.device | str = "cpu"
 ) -> LoadedCheckpoint:
-    """The model (eval mode, on `device`) and tokenizer of a tinylm checkpoint or run folder."""
+    """The model (eval mode, on `device`) and tokenizer of a tinylm checkpoint or run folder, or
+    of a 🤗 transformers GPT-2 folder or hub id."""
+    if names_transformers_model(ckpt_path):
+        require_transformers()
+        from tinylm.interop.pretrained import load_transformers_model  # imports transformers
+
+        model, tokenizer = load_transformers_model(str(ckpt_path))
+        return LoadedCheckpoint(Path(ckpt_path), model.to(device).eval(), tokenizer, None)
     path = resolve_checkpoint_path(ckpt_path)
     checkpoint = read_checkpoint(path)
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None

@@ -21,9 +21,10 @@ from tinylm.training.hardware import (
     process_count,
     refuse_relaunch_inside_sweep,
 )
+from tinylm.training.init_from import starting_point
 from tinylm.training.module import GPTLightningModule
 from tinylm.training.wandb_logger import finish_wandb_run
-from tinylm.utils.hydra import instantiate_dict, trainer_kwargs
+from tinylm.utils.hydra import command_line_overrides, instantiate_dict, trainer_kwargs
 
 log = logging.getLogger(__name__)
 info = rank_zero_only(log.info)
@@ -42,20 +43,26 @@ def fit(cfg: DictConfig) -> TrainingResult:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     output_dir = Path(cfg.paths.output_dir)
 
-    datamodule: TokenDataModule = instantiate(cfg.data, _convert_="all")
+    # init_from: the source's architecture (written into cfg.model), tokenizer and weights.
+    start = starting_point(cfg, command_line_overrides()) if cfg.get("init_from") else None
+    make_datamodule = instantiate(cfg.data, _partial_=True, _convert_="all")
+    datamodule: TokenDataModule = make_datamodule(**(start.data_settings() if start else {}))
     # Set up here, before the Trainer exists, because the model's vocabulary comes from the
     # tokenizer and a char or BPE tokenizer is learned from the data. setup() builds a missing
     # cache itself; every process may call it: one builds, under a lock, the others reuse it.
     datamodule.setup("fit")
     tokenizer = datamodule.tokenizer
 
-    model_config = GPTConfig(vocab_size=tokenizer.vocab_size, **cfg.model)
+    vocab_size = start.vocab_size if start else tokenizer.vocab_size
+    model_config = GPTConfig(vocab_size=vocab_size, **cfg.model)
     module = GPTLightningModule(
         model_config=model_config.to_dict(),
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         tokenizer_state=tokenizer.state_dict(),
         data_fingerprint=datamodule.cache.key,
     )
+    if start:
+        start.copy_weights_into(module.model)
     trainer = L.Trainer(
         **trainer_kwargs(cfg),
         logger=list(instantiate_dict(cfg.get("logger")).values()),

@@ -42,6 +42,12 @@ def default_precision(accelerator: str) -> str:
     return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
 
 
+def command_line_overrides() -> list[str]:
+    """The overrides this job was started with (`model=tiny`, `optimizer.lr=1e-3`, ...); none
+    when the config was composed without Hydra's app (tests)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def in_sweep() -> bool:
     """Whether this process runs a job of a Hydra multirun (a sweep, an Optuna search)."""
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
