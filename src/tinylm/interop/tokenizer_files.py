@@ -13,12 +13,13 @@ never saw is dropped there, where tinylm refuses the text.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import tiktoken
 from tokenizers import AddedToken, decoders, models
 from tokenizers import Tokenizer as HFTokenizer
-from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase
 from transformers.convert_slow_tokenizer import TikTokenConverter
 
 from tinylm.errors import TokenizerError
@@ -57,15 +58,20 @@ def hf_backend(tokenizer: Tokenizer) -> HFTokenizer:
 
 
 def save_tokenizer_files(tokenizer: Tokenizer, folder: Path, context: int) -> None:
-    """tokenizer.json and tokenizer_config.json, which AutoTokenizer.from_pretrained reads."""
-    files = PreTrainedTokenizerFast(
-        tokenizer_object=hf_backend(tokenizer),
-        eos_token=EOS_TEXT,
-        bos_token=EOS_TEXT,  # GPT-2's convention: one token both starts and ends a document
-        model_max_length=context,
-        clean_up_tokenization_spaces=False,  # decode to the text itself, as tinylm does
-    )
-    files.save_pretrained(folder)
+    """tokenizer.json and tokenizer_config.json, which AutoTokenizer.from_pretrained reads.
+
+    The config is written here rather than by save_pretrained, which in transformers 5 names its
+    own class (TokenizersBackend) that transformers 4 cannot load; both read this one.
+    """
+    hf_backend(tokenizer).save(str(folder / "tokenizer.json"))
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "eos_token": EOS_TEXT,
+        "bos_token": EOS_TEXT,  # GPT-2's convention: one token both starts and ends a document
+        "model_max_length": context,
+        "clean_up_tokenization_spaces": False,  # decode to the text itself, as tinylm does
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
 def tinylm_tokenizer(hf_tokenizer: PreTrainedTokenizerBase, source: str) -> Tokenizer:
