@@ -15,7 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from tinylm.experiments.run_folders import register_resolver
+from tinylm.experiments.run_folders import register_resolvers
 from tinylm.training import fit
 
 # One intra-op thread per process: the tests' models are tiny (threads gain little), and on a
@@ -25,7 +25,7 @@ torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # The scripts register it when they import their command; tests compose the configs directly.
-register_resolver()
+register_resolvers()
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 REPO_ROOT = CONF_DIR.parent

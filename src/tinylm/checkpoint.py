@@ -35,6 +35,7 @@ class LoadedCheckpoint:
     model: GPT  # in eval mode
     tokenizer: Tokenizer
     global_step: int | None
+    data_config: dict | None  # the data it was trained on (None for checkpoints older than that)
 
     def describe(self) -> str:
         step = f"step {self.global_step:,}, " if self.global_step is not None else ""
@@ -79,7 +80,9 @@ def val_loss_in_name(path: Path) -> float:
 def read_checkpoint(path: Path) -> dict:
     """The checkpoint's contents as plain data, or a CheckpointError saying why not."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: tensors are read from disk when used, so reading the config of a large
+        # checkpoint costs little.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as error:
         if "Weights only load failed" in str(error):
             raise CheckpointError(
@@ -97,6 +100,23 @@ def read_checkpoint(path: Path) -> dict:
     return checkpoint
 
 
+def tinylm_hparams(checkpoint: dict, path: Path) -> dict:
+    """The hyper-parameters of a tinylm checkpoint (with weights beside them), or a
+    CheckpointError saying that `path` is not one."""
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if (
+        not isinstance(hparams, dict)
+        or not isinstance(hparams.get("model_config"), dict)
+        or not isinstance(hparams.get("tokenizer_state"), dict)
+        or not isinstance(checkpoint.get("state_dict"), dict)
+    ):
+        raise CheckpointError(
+            f"{path} is not a tinylm checkpoint: it lacks the model config, the tokenizer or the "
+            "weights that scripts/train.py saves."
+        )
+    return hparams
+
+
 def load_checkpoint(
     ckpt_path: str | Path | None, device: torch.device | str = "cpu"
 ) -> LoadedCheckpoint:
@@ -107,21 +127,14 @@ def load_checkpoint(
         from tinylm.interop.pretrained import load_transformers_model  # imports transformers
 
         model, tokenizer = load_transformers_model(str(ckpt_path))
-        return LoadedCheckpoint(Path(ckpt_path), model.to(device).eval(), tokenizer, None)
+        model = model.to(device).eval()
+        return LoadedCheckpoint(
+            Path(ckpt_path), model, tokenizer, global_step=None, data_config=None
+        )
     path = resolve_checkpoint_path(ckpt_path)
     checkpoint = read_checkpoint(path)
-    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    state_dict = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if (
-        not isinstance(hparams, dict)
-        or not isinstance(hparams.get("model_config"), dict)
-        or not isinstance(hparams.get("tokenizer_state"), dict)
-        or not isinstance(state_dict, dict)
-    ):
-        raise CheckpointError(
-            f"{path} is not a tinylm checkpoint: it lacks the model config, the tokenizer or the "
-            "weights that scripts/train.py saves."
-        )
+    hparams = tinylm_hparams(checkpoint, path)
+    state_dict = checkpoint["state_dict"]
     try:
         model = GPT(GPTConfig(**hparams["model_config"]))
     except TypeError as error:  # a field GPTConfig does not have
@@ -149,4 +162,33 @@ def load_checkpoint(
         model=model.to(device).eval(),
         tokenizer=tokenizer_from_state(hparams["tokenizer_state"]),
         global_step=checkpoint.get("global_step"),
+        data_config=hparams.get("data_config"),
     )
+
+
+def check_checkpoint_fits(
+    path: str | Path, model_config: dict, tokenizer: Tokenizer | None = None
+) -> None:
+    """Refuse, in one sentence, a checkpoint to resume from that is missing, unreadable, not
+    tinylm's, or of another model or tokenizer than this run's (naming what differs).
+
+    `model_config` may hold some of the fields only, and `tokenizer` may be None: a run checks
+    what it knows before tokenizing its data, and the rest once the tokenizer exists.
+    """
+    path = resolve_checkpoint_path(path)
+    hparams = tinylm_hparams(read_checkpoint(path), path)
+    for key, value in model_config.items():
+        theirs = hparams["model_config"].get(key)
+        if theirs != value:
+            raise CheckpointError(
+                f"{path} is of another model: the checkpoint has {key} {theirs}, this run "
+                f"{value}; resume with the model settings it was trained with."
+            )
+    if tokenizer is None:
+        return
+    theirs = tokenizer_from_state(hparams["tokenizer_state"])
+    if theirs.state_dict() != tokenizer.state_dict():
+        raise CheckpointError(
+            f"{path} was trained with another tokenizer ({theirs.describe()}) than this run's "
+            f"({tokenizer.describe()}); resume with the tokenizer and data it was trained on."
+        )

@@ -1,16 +1,18 @@
-"""scripts/eval.py reproduces training's validation numbers from a checkpoint."""
+"""scripts/eval.py reproduces training's validation numbers from a run folder alone."""
 
 import csv
 import json
+import logging
 import math
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.conftest import REPO_ROOT, compose_config
 from tinylm.commands.eval import evaluate
-from tinylm.errors import ConfigError
+from tinylm.errors import ConfigError, DataError
 
 
 def logged_validation(trained_run) -> dict:
@@ -28,12 +30,15 @@ def eval_overrides(trained_run, tmp_path, *overrides):
     )  # fmt: skip
 
 
-def test_the_eval_script_reproduces_the_logged_validation_numbers(trained_run, tmp_path):
+def test_the_eval_script_on_the_run_alone_reproduces_its_numbers_from_its_own_cache(
+    trained_run, tmp_path
+):
+    cache = trained_run / "cache"
+    cache_entries = sorted(path.name for path in cache.iterdir())
     output = tmp_path / "eval.json"
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "eval.py"),
-         *eval_overrides(trained_run, tmp_path), f"output_file={output}",
-         f"paths.log_dir={tmp_path / 'outputs'}"],
+        [sys.executable, str(REPO_ROOT / "scripts" / "eval.py"), f"ckpt_path={trained_run / 'run'}",
+         f"output_file={output}", f"paths.log_dir={tmp_path / 'outputs'}"],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -45,10 +50,42 @@ def test_the_eval_script_reproduces_the_logged_validation_numbers(trained_run, t
     assert numbers["accuracy"] == pytest.approx(logged["val/acc"], rel=1e-5)
     assert numbers["bpb"] == pytest.approx(logged["val/bpb"], rel=1e-5)
     # Validation reads non-overlapping windows of 128 + 1 tokens from the start of the split.
-    (meta,) = (tmp_path / "cache").glob("text-*/meta.json")
+    (meta,) = cache.glob("text-*/meta.json")
     val_tokens = json.loads(meta.read_text())["splits"]["val"]["tokens"]
     assert numbers["tokens"] == (val_tokens - 1) // 128 * 128
-    assert f"val: loss {numbers['loss']:.4f}" in result.stdout
+    assert f"val: loss {numbers['loss']:.4f}" in result.stderr
+    assert sorted(path.name for path in cache.iterdir()) == cache_entries  # nothing tokenized
+
+
+def checkpoint_with_data(trained_run, tmp_path, **data_changes):
+    """A copy of the run's last checkpoint whose recorded data config is changed."""
+    checkpoint = torch.load(trained_run / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["data_config"].update(data_changes)
+    path = tmp_path / "changed.ckpt"
+    torch.save(checkpoint, path)
+    return path
+
+
+def test_without_its_cache_eval_tokenizes_the_recorded_source_again_and_says_so(
+    trained_run, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO)
+    path = checkpoint_with_data(trained_run, tmp_path, cache_dir=str(tmp_path / "new-cache"))
+    numbers = evaluate(compose_config("eval", f"ckpt_path={path}", f"paths.output_dir={tmp_path}"))
+    assert "tokenizing the data with it" in caplog.text
+    assert numbers["loss"] == pytest.approx(logged_validation(trained_run)["val/loss"], rel=1e-5)
+    assert len(list((tmp_path / "new-cache").glob("text-*/meta.json"))) == 1
+
+
+def test_without_its_cache_and_its_source_eval_says_so(trained_run, tmp_path):
+    path = checkpoint_with_data(
+        trained_run,
+        tmp_path,
+        cache_dir=str(tmp_path / "new-cache"),
+        path=str(tmp_path / "gone.txt"),
+    )
+    with pytest.raises(DataError, match="gone.txt"):
+        evaluate(compose_config("eval", f"ckpt_path={path}", f"paths.output_dir={tmp_path}"))
 
 
 def test_the_training_split_and_a_batch_limit(trained_run, tmp_path):

@@ -103,13 +103,18 @@ def run_generate_script(*args, cwd):
     )  # fmt: skip
 
 
-def test_the_script_streams_text_from_a_run_folder(trained_run, tmp_path):
-    result = run_generate_script(f"ckpt_path={trained_run / 'run'}", "prompt=Once upon a time",
-                                 "max_new_tokens=40", cwd=tmp_path)  # fmt: skip
+def test_the_script_streams_the_text_alone_to_stdout_from_a_run_folder(trained_run, tmp_path):
+    records = tmp_path / "records.jsonl"
+    result = run_generate_script(
+        f"ckpt_path={trained_run / 'run'}", "prompt=Once upon a time", "max_new_tokens=40",
+        f"output_file={records}", cwd=tmp_path,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "Checkpoint: " in result.stdout and "best-step0000200" in result.stdout
-    assert "\nOnce upon a time" in result.stdout
-    assert "new tokens in" in result.stdout
+    (record,) = [json.loads(line) for line in records.read_text().splitlines()]
+    # `generate.py ... > story.txt` holds the story alone; what it says about itself is on stderr.
+    assert result.stdout == f"Once upon a time{record['text']}\n"
+    assert "Checkpoint: " in result.stderr and "best-step0000200" in result.stderr
+    assert "new tokens in" in result.stderr
 
 
 def test_the_script_refuses_missing_and_malicious_checkpoints(tmp_path):

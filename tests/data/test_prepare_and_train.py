@@ -26,15 +26,15 @@ def test_prepared_data_is_found_by_an_offline_training_run(tmp_path, monkeypatch
             "data=tinystories", "tokenizer=bpe", "tokenizer.vocab_size=300")  # fmt: skip
     prepared = run("prepare_data.py", *data, cwd=tmp_path)
     assert prepared.returncode == 0, prepared.stderr
-    assert "Ready:" in prepared.stdout and "tinystories-" in prepared.stdout
+    assert "Ready:" in prepared.stderr and "tinystories-" in prepared.stderr
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     trained = run("train.py", *data, "model=tiny", "trainer.max_steps=5",
                   "callbacks.progress_bar=null", cwd=tmp_path)  # fmt: skip
     assert trained.returncode == 0, trained.stderr
-    assert "Tokenizing" not in trained.stdout + trained.stderr  # the cache was found as it was
-    assert "val/loss: final" in trained.stdout
+    assert "Tokenizing" not in trained.stderr + trained.stderr  # the cache was found as it was
+    assert "val/loss: final" in trained.stderr
 
 
 def test_a_bpe_trained_on_tinystories_travels_in_the_checkpoint(tmp_path):

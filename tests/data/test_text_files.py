@@ -2,17 +2,28 @@ import json
 
 import pytest
 
-from tinylm.data.text_files import CHUNK_CHARS, iter_pieces, resolve_text_files
+from tinylm.data.text_files import (
+    CHUNK_CHARS,
+    documents_from_lines,
+    iter_pieces,
+    resolve_text_files,
+)
 from tinylm.errors import DataError
+from tinylm.tokenizers import EOS_TEXT
 
 
 def test_txt_documents_are_separated_by_endoftext_lines(tmp_path):
     path = tmp_path / "a.txt"
     path.write_text("First story.\nLine two.\n<|endoftext|>\nSecond story.\n")
-    assert list(iter_pieces([path])) == [
-        ("First story.\nLine two.\n", True),
-        ("Second story.\n", True),
-    ]
+    assert list(iter_pieces([path])) == [("First story.\nLine two.", True), ("Second story.", True)]
+
+
+def test_documents_lose_surrounding_blank_lines_and_empty_ones_are_skipped():
+    lines = ["One.\n", "\n", "Two.\n", f"{EOS_TEXT}\n", "\n", "Three.\n", f"{EOS_TEXT}\n",
+             "  \n", f"{EOS_TEXT}\n", "Four."]  # fmt: skip
+    documents = [("One.\n\nTwo.", True), ("Three.", True), ("Four.", True)]
+    assert list(documents_from_lines(lines)) == documents
+    assert list(documents_from_lines(lines, limit=2)) == documents[:2]
 
 
 def test_a_long_document_arrives_in_line_aligned_pieces(tmp_path):
@@ -22,8 +33,8 @@ def test_a_long_document_arrives_in_line_aligned_pieces(tmp_path):
     pieces = list(iter_pieces([path]))
     assert len(pieces) == 3
     assert [ends for _, ends in pieces] == [False, False, True]
-    assert all(text.endswith("\n") for text, _ in pieces)
-    assert "".join(text for text, _ in pieces) == path.read_text()
+    assert all(text.endswith("\n") for text, _ in pieces[:-1])  # cut at line ends
+    assert "".join(text for text, _ in pieces) == path.read_text().rstrip("\n")
 
 
 def test_jsonl_lines_are_documents(tmp_path):

@@ -7,7 +7,6 @@ import pytest
 
 from tests.conftest import write_tinystories_repo
 from tinylm.data import TinyStoriesDataModule
-from tinylm.data.tinystories import stories_from_lines
 from tinylm.errors import DataError
 from tinylm.tokenizers import EOS_TEXT, build_tokenizer
 
@@ -96,10 +95,3 @@ def test_an_unreachable_hub_is_one_sentence_and_leaves_no_cache(tmp_path, monkey
     with pytest.raises(DataError, match=r"Could not download 'roneneldan/TinyStories'.*data=text"):
         dm.setup()
     assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".lock"]
-
-
-def test_stories_from_lines_regroups_at_endoftext():
-    lines = iter(["One.", "", "Two.", EOS_TEXT, "Three.", EOS_TEXT, "", EOS_TEXT, "Four."])
-    assert list(stories_from_lines(lines, limit=None)) == ["One.\n\nTwo.", "Three.", "Four."]
-    lines = iter(["One.", EOS_TEXT, "Two.", EOS_TEXT, "Three.", EOS_TEXT])
-    assert list(stories_from_lines(lines, limit=2)) == ["One.", "Two."]

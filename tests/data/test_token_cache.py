@@ -35,9 +35,8 @@ def test_the_cache_holds_every_token_with_eos_after_each_document(tmp_path):
     dm.setup()
     tokenizer = dm.tokenizer
     expected = []
-    for i, doc in enumerate(docs):
-        text = doc + ("\n" if i < len(docs) - 1 else "")  # the separator line's newline stays
-        expected += [*tokenizer.encode(text), tokenizer.eos_id]
+    for doc in docs:
+        expected += [*tokenizer.encode(doc), tokenizer.eos_id]
     stored = np.concatenate([dm.cache.tokens("train"), dm.cache.tokens("val")])
     assert stored.tolist() == expected
     n_val = int(np.ceil(len(expected) * 0.2))

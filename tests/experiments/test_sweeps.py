@@ -90,7 +90,7 @@ def test_a_failed_job_is_reported_and_the_other_still_finishes(tmp_path, story_f
     assert "re-running the command line" in failed["error"]
     assert (folder / "1" / "checkpoints" / "last.ckpt").is_file()
     assert not (folder / "0" / "checkpoints").exists()
-    assert "the sweep goes on" in result.stdout
+    assert "the sweep goes on" in result.stderr
     assert "ConfigError" in (folder / "0" / "train.log").read_text()  # the traceback, kept
     assert "2 jobs: 1 completed, 1 failed." in (folder / "summary.md").read_text()
 

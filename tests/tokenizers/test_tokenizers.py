@@ -67,7 +67,7 @@ def test_a_tokenizer_is_restored_from_its_json_state(spec):
 def test_unknown_kinds_are_refused():
     with pytest.raises(TokenizerError, match="Unknown tokenizer kind"):
         build_tokenizer({"kind": "sentencepiece"}, training_text=None)
-    with pytest.raises(TokenizerError, match="unknown kind"):
+    with pytest.raises(TokenizerError, match="Unknown tokenizer kind"):
         tokenizer_from_state({"kind": "sentencepiece"})
 
 

@@ -1,6 +1,7 @@
 """Callbacks that tests add through the config (`+callbacks.NAME._target_=...`)."""
 
 import os
+import signal
 
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -52,3 +53,28 @@ class DivergeInSweepJob(Callback):
         if HydraConfig.get().job.num == self.job:
             with torch.no_grad():
                 pl_module.model.ln_f.weight.fill_(float("nan"))
+
+
+class KillAtStep(Callback):
+    """Kills its own process with SIGKILL after `step` optimizer steps: no clean-up runs, as when
+    a machine fails or a scheduler kills a job (`kill -9`)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step >= self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SignalAtStep(Callback):
+    """Sends its own process `signum` (as Ctrl-C or a scheduler would) during the optimizer step
+    that follows `step` steps."""
+
+    def __init__(self, step: int, signum: int) -> None:
+        self.step = step
+        self.signum = signum
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)

@@ -61,8 +61,8 @@ def test_weight_decay_applies_to_matrices_only():
     [
         (ADAMW, torch.optim.AdamW),
         ({**ADAMW, "name": "adam", "weight_decay": 0.0}, torch.optim.Adam),
-        ({"name": "sgd", "lr": 0.1, "weight_decay": 0.0, "momentum": 0.9, "nesterov": True},
-         torch.optim.SGD),
+        ({"name": "sgd", "lr": 0.1, "weight_decay": 0.0, "momentum": 0.9, "nesterov": True,
+          "warmup_steps": 0, "min_lr": 0.01}, torch.optim.SGD),
     ],
 )  # fmt: skip
 def test_each_optimizer_is_built(config, expected):
@@ -70,11 +70,26 @@ def test_each_optimizer_is_built(config, expected):
     assert type(optimizer) is expected
 
 
-def test_bad_optimizer_settings_are_clear_errors():
-    with pytest.raises(ConfigError, match="optimizer.name"):
-        build_optimizer(torch.nn.Linear(2, 2), {**ADAMW, "name": "lion"}, fused=False)
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"name": "lion"}, "optimizer.name must be one of"),
+        ({"lr": -0.1}, "optimizer.lr must be a positive number, not -0.1"),
+        ({"lr": float("nan")}, "optimizer.lr must be a positive number"),
+        ({"min_lr": 1.0}, r"optimizer.min_lr must lie between 0 and optimizer.lr \(0.001\)"),
+        ({"weight_decay": -1}, "optimizer.weight_decay must be at least 0"),
+        ({"eps": 0.0}, "optimizer.eps must be at least"),
+        ({"warmup_steps": -5}, "optimizer.warmup_steps must be at least 0"),
+        ({"betas": [0.9, 1.0]}, r"optimizer.betas must be two numbers in \[0, 1\)"),
+        ({"betas": [0.9]}, "optimizer.betas must be two numbers"),
+    ],
+)
+def test_settings_no_optimizer_can_use_are_one_sentence_naming_the_key(change, message):
+    with pytest.raises(ConfigError, match=message):
+        build_optimizer(torch.nn.Linear(2, 2), {**ADAMW, **change}, fused=False)
+
+
+def test_a_schedule_needs_steps():
     optimizer = build_optimizer(torch.nn.Linear(2, 2), ADAMW, fused=False)
-    with pytest.raises(ConfigError, match="min_lr"):
-        build_scheduler(optimizer, {**ADAMW, "min_lr": 1.0}, total_steps=10)
     with pytest.raises(ConfigError, match="max_steps"):
         build_scheduler(optimizer, ADAMW, total_steps=-1)

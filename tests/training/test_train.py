@@ -127,9 +127,9 @@ def test_the_train_script_runs_the_documented_command(tmp_path, story_file):
     (run,) = (tmp_path / "train" / "runs").iterdir()
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert (run / "csv" / "metrics.csv").is_file() and (run / "loss_curve.png").is_file()
-    assert f"Run folder: {run.resolve()}" in result.stdout
-    assert "Tokens per optimizer step: 2,048" in result.stdout
-    assert "val/loss: final" in result.stdout and "Best checkpoint:" in result.stdout
+    assert f"Run folder: {run.resolve()}" in result.stderr
+    assert "Tokens per optimizer step: 2,048" in result.stderr
+    assert "val/loss: final" in result.stderr and "Best checkpoint:" in result.stderr
 
 
 def test_a_missing_data_path_is_one_clear_error(tmp_path):

@@ -20,21 +20,28 @@ from typing import TypeVar
 from omegaconf import DictConfig
 
 from tinylm.errors import TinyLMError
-from tinylm.experiments.run_folders import register_resolver
+from tinylm.experiments.run_folders import register_resolvers
+from tinylm.utils.hydra import check_override_types
 
 log = logging.getLogger(__name__)
 Result = TypeVar("Result")
 
-# conf/hydra/default.yaml names run folders with ${unique_dir:...}: registered when a script
-# imports its command, before Hydra composes a config (also in the processes DDP starts).
-register_resolver()
+# conf/hydra/default.yaml names run folders with ${unique_dir:...} and ${run_dir:...}: registered
+# when a script imports its command, before Hydra composes a config (also in the processes DDP
+# starts).
+register_resolvers()
 
 
 def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result:
-    """Run `command` on `cfg`. A mistake of the user's (a TinyLMError: bad config, data,
-    checkpoint, prompt) becomes `error: <message>` on stderr and exit status 1 instead of a
-    traceback; anything else is a bug and keeps its traceback."""
+    """Run `command` on `cfg`: the one place where a mistake of the user's becomes one sentence.
+
+    Every check of user input raises a TinyLMError (bad config, data, checkpoint, prompt) that
+    says what was wrong and what to do; here it becomes `error: <message>` on stderr and exit
+    status 1 instead of a traceback. Anything else is a bug and keeps its traceback. A value of
+    the wrong kind for a key is checked first, for every command alike.
+    """
     try:
+        check_override_types(cfg)
         return command(cfg)
     except Exception as error:
         user_error = find_user_error(error)

@@ -8,9 +8,9 @@ import logging
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from tinylm.checkpoint import load_checkpoint
+from tinylm.checkpoint import LoadedCheckpoint, load_checkpoint
 from tinylm.data import TokenDataModule
 from tinylm.errors import ConfigError
 from tinylm.evaluation import SPLITS, evaluate_model, split_batches
@@ -33,14 +33,7 @@ def evaluate(cfg: DictConfig) -> dict:
     device = resolve_device(cfg.device)
     loaded = load_checkpoint(cfg.ckpt_path, device)
     log.info(f"Checkpoint: {loaded.describe()}")
-    # The text is tokenized with the checkpoint's tokenizer and cut into windows of its context.
-    # Both are passed to the data class directly rather than through the config: a tokenizer's
-    # state is data, and its strings must not be read as interpolations.
-    make_datamodule = instantiate(cfg.data, _partial_=True, _convert_="all")
-    datamodule: TokenDataModule = make_datamodule(
-        block_size=loaded.model.config.block_size,
-        tokenizer=saved_tokenizer_spec(loaded.tokenizer),
-    )
+    datamodule = evaluation_data(cfg, loaded)
     datamodule.setup("validate")
     log.info(f"Data: {datamodule.describe()}")
 
@@ -65,3 +58,32 @@ def evaluate(cfg: DictConfig) -> dict:
         path.write_text(json.dumps(result, indent=2) + "\n")
         log.info(f"Wrote {path}")
     return result
+
+
+def evaluation_data(cfg: DictConfig, loaded: LoadedCheckpoint) -> TokenDataModule:
+    """The data of `data=...` on the command line, else the data the checkpoint was trained on,
+    tokenized with the checkpoint's tokenizer and cut into windows of its context.
+
+    Both are passed to the data class directly rather than through the config: a tokenizer's
+    state is data, and its strings must not be read as interpolations. The tokenizer carries the
+    spec it was made from, so the cache training wrote for the same text is read, not rebuilt.
+    """
+    recorded = loaded.data_config or {}
+    if cfg.get("data") is not None:
+        data = OmegaConf.to_container(cfg.data, resolve=True)
+    elif recorded:
+        data = dict(recorded)
+        log.info(f"Data: what {loaded.path.name} was trained on ({data['_target_']})")
+    else:
+        raise ConfigError(
+            f"{loaded.path} does not record the data it was trained on (a 🤗 transformers model "
+            "or an older checkpoint); give the data on the command line, e.g. data=text "
+            "data.path=<file>."
+        )
+    data.pop("tokenizer", None)
+    data.pop("block_size", None)
+    make_datamodule = instantiate(data, _partial_=True, _convert_="all")
+    return make_datamodule(
+        block_size=loaded.model.config.block_size,
+        tokenizer=saved_tokenizer_spec(loaded.tokenizer, learned_from=recorded.get("tokenizer")),
+    )

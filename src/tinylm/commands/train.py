@@ -19,7 +19,17 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from tinylm.commands import find_user_error
-from tinylm.experiments.run_results import COMPLETED, FAILED, finite_or_none, write_result
+from tinylm.errors import ConfigError
+from tinylm.experiments.resume import resumed_config, run_overrides
+from tinylm.experiments.run_folders import holds_a_run
+from tinylm.experiments.run_results import (
+    COMPLETED,
+    FAILED,
+    INTERRUPTED,
+    finite_or_none,
+    read_result,
+    write_result,
+)
 from tinylm.training import fit
 from tinylm.utils.hydra import in_sweep
 
@@ -27,12 +37,25 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> float | None:
-    """Train as `cfg` says; return the best val/loss (what sweepers minimise), or None for a
-    failed job of a sweep."""
+    """Train as `cfg` says — or continue the run cfg.resume names, in its folder; return the best
+    val/loss (what sweepers minimise), or None for a failed job of a sweep."""
     started = time.perf_counter()
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    earlier_seconds = 0.0  # spent by a resumed run's earlier segments
+    if cfg.get("resume"):
+        if in_sweep():
+            raise ConfigError("resume= continues one run; it cannot be part of a sweep (-m).")
+        cfg = resumed_config(cfg, overrides)
+        overrides = run_overrides(cfg.paths.output_dir)
+        earlier_seconds = (read_result(cfg.paths.output_dir) or {}).get("seconds", 0.0)
+    elif holds_a_run(cfg.paths.output_dir):
+        raise ConfigError(
+            f"{cfg.paths.output_dir} holds a run already; continue it with "
+            f"resume={cfg.paths.output_dir}, or leave hydra.run.dir out to train in a new folder."
+        )
     record: dict[str, Any] = {
         "job": HydraConfig.get().job.num if in_sweep() else None,
-        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        "overrides": overrides,
         "folder": str(Path(cfg.paths.output_dir).resolve()),
     }
     try:
@@ -40,7 +63,7 @@ def train(cfg: DictConfig) -> float | None:
     except Exception as error:
         user_error = find_user_error(error)
         record.update(status=FAILED, error=str(user_error or f"{type(error).__name__}: {error}"))
-        record["seconds"] = round(time.perf_counter() - started, 1)
+        record["seconds"] = round(earlier_seconds + time.perf_counter() - started, 1)
         write_result(cfg.paths.output_dir, record)
         if not in_sweep():
             raise
@@ -48,12 +71,12 @@ def train(cfg: DictConfig) -> float | None:
         return None
 
     record.update(
-        status=COMPLETED,
+        status=INTERRUPTED if result.stopped_by else COMPLETED,
         best_val_loss=finite_or_none(result.best_val_loss),
         final_val_loss=finite_or_none(result.final_val_loss),
         steps=result.steps,
         best_checkpoint=result.best_checkpoint,
-        seconds=round(time.perf_counter() - started, 1),
+        seconds=round(earlier_seconds + time.perf_counter() - started, 1),
     )
     if record["best_val_loss"] is None:
         record.update(
@@ -62,6 +85,12 @@ def train(cfg: DictConfig) -> float | None:
             "or never validated",
         )
     write_result(cfg.paths.output_dir, record)
+    if result.stopped_by:
+        log.warning(
+            f"Stopped by {result.stopped_by.name} at step {result.steps:,}; continue with "
+            f"python scripts/train.py resume={record['folder']}"
+        )
+        raise SystemExit(128 + result.stopped_by)  # the shell's convention for a signal
     if record["status"] == FAILED and in_sweep():
         log.error(f"This job failed ({record['error']}); the sweep goes on.")
         return None

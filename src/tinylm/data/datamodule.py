@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,12 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader
 
-from tinylm.data.token_cache import TokenizedCache, load_or_build
+from tinylm.data.token_cache import TokenizedCache, load_or_build, open_complete
 from tinylm.data.windows import RandomWindows, SequentialWindows
 from tinylm.errors import DataError
 from tinylm.tokenizers import SAVED, Tokenizer
+
+log = logging.getLogger(__name__)
 
 
 class TokenDataModule(L.LightningDataModule):
@@ -59,10 +62,11 @@ class TokenDataModule(L.LightningDataModule):
     def build(self, folder: Path) -> tuple[Tokenizer, dict]:
         """Write `train.bin` and `val.bin` into `folder`; return the tokenizer and the counts."""
 
-    def fingerprint(self) -> dict:
+    def fingerprint(self, tokenizer_spec: dict | None = None) -> dict:
+        """What identifies this source's cache, tokenized as `tokenizer_spec` (default: ours)."""
         return {
             "source": self.source_fingerprint(),
-            "tokenizer": tokenizer_fingerprint(self.tokenizer_spec),
+            "tokenizer": tokenizer_fingerprint(tokenizer_spec or self.tokenizer_spec),
         }
 
     def prepare_data(self) -> None:
@@ -73,7 +77,9 @@ class TokenDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         # Builds the cache when prepare_data() did not (a process of its own, a script).
         if self.cache is None:
-            self.cache = load_or_build(self.cache_dir, self.name, self.fingerprint(), self.build)
+            self.cache = self.cache_of_the_saved_tokenizer() or load_or_build(
+                self.cache_dir, self.name, self.fingerprint(), self.build
+            )
             for split in ("train", "val"):
                 if len(self.cache.tokens(split)) < self.block_size + 1:
                     raise DataError(
@@ -81,6 +87,28 @@ class TokenDataModule(L.LightningDataModule):
                         f"than one window of block_size + 1 = {self.block_size + 1}; give more "
                         "text, raise data.val_fraction, or lower model.block_size."
                     )
+
+    def cache_of_the_saved_tokenizer(self) -> TokenizedCache | None:
+        """The cache that was written when a saved tokenizer was first made from this source.
+
+        A checkpoint's tokenizer was learned from its training data (or is a fixed encoding),
+        and that data was tokenized then, under the fingerprint of the spec it was made from
+        (`learned_from`). When that cache exists and holds this very tokenizer, evaluating on the
+        same source reads it rather than tokenizing everything a second time.
+        """
+        learned_from = self.tokenizer_spec.get("learned_from")
+        if learned_from is None:
+            return None
+        cache = open_complete(self.cache_dir, self.name, self.fingerprint(learned_from))
+        if cache is None or cache.tokenizer.state_dict() != self.tokenizer_spec["state"]:
+            log.info(
+                "No cache of this data with this tokenizer (the one written when it was made is "
+                "gone, or the data differ): tokenizing the data with it."
+            )
+            return None
+        # From here on this module reads (and, streaming, extends) the cache that spec names.
+        self.tokenizer_spec = learned_from
+        return cache
 
     def prepare_ahead(self, epochs: int) -> None:
         """Tokenize the first `epochs` epochs now. Only streamed sources (FineWeb) tokenize in
@@ -94,8 +122,7 @@ class TokenDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
-        dataset = RandomWindows(
-            self.cache.tokens("train"),
+        windows = self.training_windows(
             block_size=self.block_size,
             batch_size=self.batch_size,
             seed=self.seed,
@@ -106,7 +133,13 @@ class TokenDataModule(L.LightningDataModule):
         )
         # The dataset yields whole batches (batch_size=None); slicing a memmap is cheaper than
         # handing it to worker processes.
-        return DataLoader(dataset, batch_size=None, pin_memory=self._on_gpu())
+        return DataLoader(windows, batch_size=None, pin_memory=self._on_gpu())
+
+    def training_windows(self, **placement: Any) -> RandomWindows:
+        """The endless training batches, placed by `placement` (block and batch size, seed,
+        start index, accumulation, rank, world size): random windows of the training split.
+        A streamed source serves them epoch by epoch instead."""
+        return RandomWindows(self.cache.tokens("train"), **placement)
 
     def val_dataloader(self) -> DataLoader:
         dataset = SequentialWindows(self.cache.tokens("val"), self.block_size)

@@ -24,7 +24,6 @@ from typing import Any
 import fsspec
 import numpy as np
 import pyarrow.parquet as pq
-from torch.utils.data import DataLoader
 
 from tinylm.data.datamodule import TokenDataModule
 from tinylm.data.hub import hub_errors_explained, is_local, version_fingerprint
@@ -233,23 +232,14 @@ class FineWebDataModule(TokenDataModule):
     def epoch_tokens(self, epoch: int) -> np.ndarray:
         return self.epoch_cache(epoch).tokens("train")
 
-    def train_dataloader(self) -> DataLoader:
-        trainer = self.trainer
-        accumulate = trainer.accumulate_grad_batches if trainer else 1
-        world_size = trainer.world_size if trainer else 1
+    def training_windows(self, **placement: Any) -> EpochWindows:
+        accumulate, world_size = placement["accumulate"], placement["world_size"]
         tokens_per_step = self.batch_size * self.block_size * accumulate * world_size
-        dataset = EpochWindows(
+        return EpochWindows(
             self.epoch_tokens,
             steps_per_epoch=max(1, self.tokens_per_epoch // tokens_per_step),
-            block_size=self.block_size,
-            batch_size=self.batch_size,
-            seed=self.seed,
-            start_index=self.train_batches_consumed,
-            accumulate=accumulate,
-            rank=trainer.global_rank if trainer else 0,
-            world_size=world_size,
+            **placement,
         )
-        return DataLoader(dataset, batch_size=None, pin_memory=self._on_gpu())
 
 
 def rows_from(parquet: pq.ParquetFile, first_row: int) -> Iterator[tuple[int, str, str]]:

@@ -7,8 +7,9 @@ line ends, so a file larger than memory is tokenized without ever being read who
 from __future__ import annotations
 
 import glob
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tinylm.errors import DataError
@@ -62,21 +63,40 @@ def iter_pieces(files: list[Path]) -> Iterator[Piece]:
 def iter_txt(file: Path) -> Iterator[Piece]:
     """A text file is one document, or several separated by lines holding only <|endoftext|>
     (the layout of the official TinyStories*.txt files)."""
-    lines: list[str] = []
-    size = 0
     with open(file, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.strip() == EOS_TEXT:
-                yield "".join(lines), True
-                lines, size = [], 0
-                continue
-            lines.append(line)
-            size += len(line)
-            if size >= CHUNK_CHARS:
-                yield "".join(lines), False
-                lines, size = [], 0
-    if lines:
-        yield "".join(lines), True
+        yield from documents_from_lines(handle)
+
+
+def documents_from_lines(lines: Iterable[str], limit: int | None = None) -> Iterator[Piece]:
+    """The documents in `lines` (each with its line end), separated by lines that hold only
+    <|endoftext|>, as pieces: the one rule for every text in this layout (local .txt files,
+    TinyStories' .txt files).
+
+    A document loses the blank lines around it; one that holds nothing but white space is
+    skipped. One longer than CHUNK_CHARS arrives in several pieces cut at line ends, so a file
+    larger than memory is never read whole. At most `limit` documents (None: all).
+    """
+    lines_so_far: list[str] = []
+    size = 0
+    started = False  # a piece of the current document was yielded already
+    documents = 0
+    for line in itertools.chain(lines, [EOS_TEXT]):  # the end of the text ends a document too
+        if line.strip() == EOS_TEXT:
+            text = "".join(lines_so_far)
+            text = text.rstrip("\n") if started else text.strip("\n")
+            if started or text.strip():
+                yield text, True
+                documents += 1
+                if documents == limit:
+                    return
+            lines_so_far, size, started = [], 0, False
+            continue
+        lines_so_far.append(line)
+        size += len(line)
+        if size >= CHUNK_CHARS:
+            text = "".join(lines_so_far)
+            yield (text if started else text.lstrip("\n")), False
+            lines_so_far, size, started = [], 0, True
 
 
 def iter_jsonl(file: Path) -> Iterator[Piece]:

@@ -19,9 +19,10 @@ import datasets
 
 from tinylm.data.datamodule import TokenDataModule
 from tinylm.data.hub import hub_errors_explained, is_local, version_fingerprint
+from tinylm.data.text_files import documents_from_lines
 from tinylm.data.token_cache import write_split
 from tinylm.errors import DataError
-from tinylm.tokenizers import EOS_TEXT, Tokenizer, build_tokenizer
+from tinylm.tokenizers import Tokenizer, build_tokenizer
 
 VARIANT_FILES = {
     "v1": {"train": "data/train-*.parquet", "validation": "data/validation-*.parquet"},
@@ -105,23 +106,6 @@ class TinyStoriesDataModule(TokenDataModule):
         if self.variant == "v1":
             yield from ((text, True) for text in texts)
             return
+        # 🤗 datasets' text loader gives the file's lines without their line ends.
         limit = self.max_docs["train" if dataset.split == SPLITS["train"] else "val"]
-        yield from ((story, True) for story in stories_from_lines(texts, limit))
-
-
-def stories_from_lines(lines: Iterator[str], limit: int | None) -> Iterator[str]:
-    """Rejoin the lines of a TinyStories .txt file into stories (ended by <|endoftext|>)."""
-    story: list[str] = []
-    count = 0
-    for line in lines:
-        if line.strip() != EOS_TEXT:
-            story.append(line)
-            continue
-        if any(part.strip() for part in story):
-            yield "\n".join(story).strip("\n")
-            count += 1
-            if limit is not None and count >= limit:
-                return
-        story = []
-    if any(part.strip() for part in story):
-        yield "\n".join(story).strip("\n")
+        yield from documents_from_lines((line + "\n" for line in texts), limit)

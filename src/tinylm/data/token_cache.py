@@ -164,12 +164,13 @@ def load_or_build(
     `build(folder)` writes one `<split>.bin` per split into `folder` and returns the tokenizer it
     used and its counts, e.g. {"documents": 120, "splits": {"train": {"tokens": 9000}, ...}}.
     """
+    existing = open_complete(cache_dir, name, fingerprint)
+    if existing is not None:
+        return existing
     cache_dir = Path(cache_dir).expanduser()
     cache_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = {"format_version": FORMAT_VERSION, **fingerprint}
     folder = cache_dir / f"{name}-{fingerprint_key(fingerprint)}"
-    if is_complete(folder, fingerprint):
-        return TokenizedCache.open(folder)
 
     with FileLock(str(folder) + ".lock"):
         if is_complete(folder, fingerprint):  # built by another process while we waited
@@ -197,6 +198,13 @@ def load_or_build(
             raise
     log.info("Wrote the tokenized cache %s", folder)
     return TokenizedCache.open(folder)
+
+
+def open_complete(cache_dir: str | Path, name: str, fingerprint: dict) -> TokenizedCache | None:
+    """The complete cache for `fingerprint`, or None when there is none (nothing is built)."""
+    fingerprint = {"format_version": FORMAT_VERSION, **fingerprint}
+    folder = Path(cache_dir).expanduser() / f"{name}-{fingerprint_key(fingerprint)}"
+    return TokenizedCache.open(folder) if is_complete(folder, fingerprint) else None
 
 
 def is_complete(folder: Path, fingerprint: dict) -> bool:

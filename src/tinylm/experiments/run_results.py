@@ -10,7 +10,7 @@ from pathlib import Path
 from lightning.pytorch.utilities import rank_zero_only
 
 RESULT_FILE = "result.json"
-COMPLETED, FAILED = "completed", "failed"
+COMPLETED, FAILED, INTERRUPTED = "completed", "failed", "interrupted"
 
 
 def finite_or_none(value: float) -> float | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable
 
 from tinylm.errors import TokenizerError
@@ -14,10 +13,28 @@ from tinylm.tokenizers.tiktoken_tokenizer import TiktokenTokenizer
 SAVED = "saved"  # the kind of a spec that carries a finished tokenizer's state
 
 
-def saved_tokenizer_spec(tokenizer: Tokenizer) -> dict:
+def saved_tokenizer_spec(tokenizer: Tokenizer, learned_from: dict | None = None) -> dict:
     """A spec that rebuilds exactly `tokenizer` rather than learning a new one from the data:
-    how evaluation tokenizes any dataset with the tokenizer a checkpoint was trained with."""
-    return {"kind": SAVED, "state": tokenizer.state_dict()}
+    how evaluation tokenizes any dataset with the tokenizer a checkpoint was trained with.
+
+    `learned_from` is the config spec the tokenizer was made from (a checkpoint records it), so
+    that data tokenized with it while training can be found again instead of tokenized twice.
+    """
+    spec = {"kind": SAVED, "state": tokenizer.state_dict()}
+    if learned_from is not None:
+        spec["learned_from"] = learned_from
+    return spec
+
+
+BACKENDS: dict[str, type[Tokenizer]] = {
+    backend.kind: backend for backend in (TiktokenTokenizer, CharTokenizer, BPETokenizer)
+}
+
+
+def backend_for(kind: str | None) -> type[Tokenizer]:
+    if kind not in BACKENDS:
+        raise TokenizerError(f"Unknown tokenizer kind {kind!r}; use one of: {', '.join(BACKENDS)}.")
+    return BACKENDS[kind]
 
 
 def build_tokenizer(
@@ -25,36 +42,15 @@ def build_tokenizer(
     training_text: Callable[[], Iterable[str]],
     validation_text: Callable[[], Iterable[str]] = tuple,
 ) -> Tokenizer:
-    """Make the tokenizer a `conf/tokenizer/*.yaml` (or `saved_tokenizer_spec`) describes.
-
-    The text callables are called only by backends that learn from the data, so a fixed
-    encoding never reads the corpus. BPE learns its merges from the training text alone; the
-    character vocabulary is every character of both splits, so that validation text never
-    holds a character the model cannot represent (which characters exist is not a statistic
-    worth hiding from the model, unlike BPE's merge frequencies).
-    """
-    kind = spec.get("kind")
-    if kind == SAVED:
+    """Make the tokenizer a `conf/tokenizer/*.yaml` (or `saved_tokenizer_spec`) describes."""
+    if spec.get("kind") == SAVED:
         return tokenizer_from_state(spec["state"])
-    if kind == "tiktoken":
-        return TiktokenTokenizer(spec.get("encoding", "gpt2"))
-    if kind == "char":
-        return CharTokenizer.train(itertools.chain(training_text(), validation_text()))
-    if kind == "bpe":
-        return BPETokenizer.train(training_text(), spec["vocab_size"], spec["train_sample_mb"])
-    raise TokenizerError(f"Unknown tokenizer kind {kind!r}; use one of: tiktoken, char, bpe.")
+    return backend_for(spec.get("kind")).from_spec(spec, training_text, validation_text)
 
 
 def tokenizer_from_state(state: dict) -> Tokenizer:
     """Rebuild a tokenizer from its state_dict() — what a checkpoint and a cache carry."""
-    kind = state.get("kind")
-    if kind == "tiktoken":
-        return TiktokenTokenizer(state["encoding"])
-    if kind == "char":
-        return CharTokenizer(state["chars"])
-    if kind == "bpe":
-        return BPETokenizer.from_state(state)
-    raise TokenizerError(f"Cannot restore a tokenizer of unknown kind {kind!r}.")
+    return backend_for(state.get("kind")).from_state(state)
 
 
 __all__ = [

@@ -7,7 +7,7 @@ itself as a small JSON-able dict (its state) so that a checkpoint can carry it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -15,7 +15,23 @@ EOS_TEXT = "<|endoftext|>"
 
 
 class Tokenizer(ABC):
-    kind: str  # the `kind` field of state_dict(), used to restore it
+    kind: str  # the `kind` of its config spec and of its state_dict(), which picks the backend
+
+    @classmethod
+    @abstractmethod
+    def from_spec(
+        cls,
+        spec: dict,
+        training_text: Callable[[], Iterable[str]],
+        validation_text: Callable[[], Iterable[str]],
+    ) -> Tokenizer:
+        """The tokenizer a `conf/tokenizer/*.yaml` describes. The text callables are called only
+        by backends that learn from the data, so a fixed encoding never reads the corpus."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, state: dict) -> Tokenizer:
+        """Rebuild the tokenizer that state_dict() describes."""
 
     @property
     @abstractmethod

@@ -9,7 +9,7 @@ tokens, which is what a tiny model needs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from tokenizers import Tokenizer as HFTokenizer
@@ -30,6 +30,16 @@ class BPETokenizer(Tokenizer):
         if eos is None:
             raise TokenizerError(f"This BPE tokenizer has no {EOS_TEXT} token.")
         self._eos_id = eos
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: dict,
+        training_text: Callable[[], Iterable[str]],
+        validation_text: Callable[[], Iterable[str]],
+    ) -> BPETokenizer:
+        """Merges learned from the training split alone."""
+        return cls.train(training_text(), spec["vocab_size"], spec["train_sample_mb"])
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int, sample_mb: float) -> BPETokenizer:

@@ -7,7 +7,8 @@ train or sample on text it cannot represent without anyone noticing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -26,13 +27,25 @@ class CharTokenizer(Tokenizer):
         self.char_to_id = {c: i + 1 for i, c in enumerate(self.chars)}
 
     @classmethod
-    def train(cls, texts: Iterable[str]) -> CharTokenizer:
+    def from_spec(
+        cls,
+        spec: dict,
+        training_text: Callable[[], Iterable[str]],
+        validation_text: Callable[[], Iterable[str]],
+    ) -> CharTokenizer:
+        """Every character of both splits, so that validation text never holds a character the
+        model cannot represent (which characters exist is not a statistic worth hiding from the
+        model, unlike BPE's merge frequencies)."""
         seen: set[str] = set()
-        for text in texts:
+        for text in itertools.chain(training_text(), validation_text()):
             seen.update(text)
         if not seen:
             raise TokenizerError("Cannot build a character vocabulary from empty text.")
         return cls(seen)
+
+    @classmethod
+    def from_state(cls, state: dict) -> CharTokenizer:
+        return cls(state["chars"])
 
     @property
     def vocab_size(self) -> int:

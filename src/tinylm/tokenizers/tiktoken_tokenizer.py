@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -37,6 +37,19 @@ class TiktokenTokenizer(Tokenizer):
         if EOS_TEXT not in self.encoding.special_tokens_set:
             raise TokenizerError(f"tiktoken encoding {encoding!r} has no {EOS_TEXT} token.")
         self._eos_id = self.encoding.encode_single_token(EOS_TEXT)
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: dict,
+        training_text: Callable[[], Iterable[str]],
+        validation_text: Callable[[], Iterable[str]],
+    ) -> TiktokenTokenizer:
+        return cls(spec.get("encoding", "gpt2"))
+
+    @classmethod
+    def from_state(cls, state: dict) -> TiktokenTokenizer:
+        return cls(state["encoding"])
 
     @property
     def vocab_size(self) -> int:

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from tinylm.errors import TinyLMError
 from tinylm.generation import GenerationSettings, encode_prompt, generate
 from tinylm.tokenizers import tokenizer_from_state
-from tinylm.utils.files import append_jsonl
+from tinylm.utils.files import append_jsonl, keep_records_before
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,7 @@ class GenerationSamples(Callback):
         self.path = Path(path) if path else None
         self.tokenizer = None  # the run's, known once fitting starts
         self.prompt_ids: dict[str, list[int]] = {}  # the prompts it can encode
+        self.continuing_file = True  # until this process first writes to `path`
 
     @rank_zero_only
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -211,6 +212,9 @@ class GenerationSamples(Callback):
             log.info(f"  {prompt!r} -> {text!r}")
         log_samples(trainer.loggers, step, samples)
         if self.path is not None:
+            if self.continuing_file:  # a resumed run samples again what it sampled after its
+                keep_records_before(self.path, step)  # checkpoint before a crash
+                self.continuing_file = False
             records = [{"step": step, "prompt": p, "text": t} for p, t in samples]
             append_jsonl(self.path, records)
 

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import lightning as L
+import torch
 from lightning.pytorch.plugins.environments import LightningEnvironment
 from lightning.pytorch.strategies import FSDPStrategy
 
 from tinylm.errors import ConfigError
 from tinylm.model.block import Block
 from tinylm.utils.hydra import in_sweep
+
+
+def check_accelerator_is_here(accelerator: str) -> None:
+    """hardware=gpu on a machine without a CUDA GPU (or mps without Apple's) is one sentence."""
+    missing = (accelerator in ("gpu", "cuda") and not torch.cuda.is_available()) or (
+        accelerator == "mps" and not torch.backends.mps.is_available()
+    )
+    if missing:
+        raise ConfigError(
+            f"hardware.accelerator={accelerator}, but this machine has no such device; use "
+            "hardware=auto (a GPU when there is one, else the CPU) or hardware=cpu."
+        )
 
 
 def process_count(trainer: L.Trainer) -> int:

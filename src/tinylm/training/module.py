@@ -21,8 +21,9 @@ def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 
 
 class GPTLightningModule(L.LightningModule):
-    """Trains a GPT. Its hyper-parameters — the model config, the optimizer config and the
-    tokenizer's state — are saved in every checkpoint, so a checkpoint describes itself."""
+    """Trains a GPT. Its hyper-parameters — the model config, the optimizer config, the
+    tokenizer's state, and the data config with the name of its tokenized cache — are saved in
+    every checkpoint, so a checkpoint describes itself: generate and eval need nothing else."""
 
     def __init__(
         self,
@@ -30,6 +31,7 @@ class GPTLightningModule(L.LightningModule):
         optimizer: dict,
         tokenizer_state: dict,
         data_fingerprint: str = "",
+        data_config: dict | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -35,22 +35,20 @@ def build_optimizer(model: nn.Module, config: dict, fused: bool) -> torch.optim.
     `fused` asks for the single-kernel Adam(W) update (CUDA); elsewhere torch picks its
     multi-tensor (foreach) or per-parameter implementation itself.
     """
-    name = config["name"]
+    check_optimizer_config(config)
     groups = parameter_groups(model, config["weight_decay"])
-    if name in ("adamw", "adam"):
-        optimizer_class = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-        return optimizer_class(
-            groups,
-            lr=config["lr"],
-            betas=tuple(config["betas"]),
-            eps=config["eps"],
-            fused=fused or None,
-        )
-    if name == "sgd":
+    if config["name"] == "sgd":
         return torch.optim.SGD(
             groups, lr=config["lr"], momentum=config["momentum"], nesterov=config["nesterov"]
         )
-    raise ConfigError(f"optimizer.name must be one of {OPTIMIZERS}, not {name!r}.")
+    optimizer_class = torch.optim.AdamW if config["name"] == "adamw" else torch.optim.Adam
+    return optimizer_class(
+        groups,
+        lr=config["lr"],
+        betas=tuple(config["betas"]),
+        eps=config["eps"],
+        fused=fused or None,
+    )
 
 
 def warmup_steps_for(requested: int, total_steps: int) -> int:
@@ -88,11 +86,40 @@ def build_scheduler(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     if total_steps <= 0:
         raise ConfigError("trainer.max_steps must be a positive number of optimizer steps.")
-    if not 0.0 <= config["min_lr"] <= config["lr"]:
-        raise ConfigError("optimizer.min_lr must lie between 0 and optimizer.lr.")
     schedule = WarmupCosine(
         warmup_steps_for(config["warmup_steps"], total_steps),
         total_steps,
         min_ratio=config["min_lr"] / config["lr"],
     )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def check_optimizer_config(config: dict) -> None:
+    """Refuse the values no optimizer or schedule can use, each in one sentence naming the key:
+    checked before a run starts, rather than met as torch's error in its first step."""
+    name = config.get("name")
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"optimizer.name must be one of {OPTIMIZERS}, not {name!r}.")
+    lr = config["lr"]
+    if not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"optimizer.lr must be a positive number, not {lr}.")
+    if not 0.0 <= config["min_lr"] <= lr:
+        raise ConfigError(
+            f"optimizer.min_lr must lie between 0 and optimizer.lr ({lr}), not {config['min_lr']}."
+        )
+    for key, low, high in (
+        ("weight_decay", 0.0, math.inf),
+        ("eps", 1e-30, math.inf),
+        ("momentum", 0.0, 1.0),
+        ("warmup_steps", 0, math.inf),
+    ):
+        if key in config and not low <= config[key] <= high:
+            raise ConfigError(
+                f"optimizer.{key} must lie in [{low:g}, {high:g}], not {config[key]}."
+                if math.isfinite(high)
+                else f"optimizer.{key} must be at least {low:g}, not {config[key]}."
+            )
+    if "betas" in config:
+        betas = config["betas"]
+        if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
+            raise ConfigError(f"optimizer.betas must be two numbers in [0, 1), not {betas}.")

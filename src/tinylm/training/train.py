@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+import signal
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from tinylm.checkpoint import check_checkpoint_fits
 from tinylm.data import TokenDataModule
+from tinylm.errors import ConfigError
 from tinylm.model import GPTConfig
 from tinylm.training.callbacks import LossCurve
 from tinylm.training.hardware import (
     apply_global_batch,
+    check_accelerator_is_here,
     process_count,
     refuse_relaunch_inside_sweep,
 )
 from tinylm.training.init_from import starting_point
+from tinylm.training.interrupts import StopOnSignal
 from tinylm.training.module import GPTLightningModule
+from tinylm.training.optim import check_optimizer_config
 from tinylm.training.wandb_logger import finish_wandb_run
 from tinylm.utils.hydra import command_line_overrides, instantiate_dict, trainer_kwargs
 
@@ -36,6 +43,7 @@ class TrainingResult:
     final_val_loss: float
     steps: int  # optimizer steps taken, counting those before a resume
     best_checkpoint: str | None
+    stopped_by: signal.Signals | None = None  # Ctrl-C (SIGINT) or SIGTERM stopped it early
 
 
 def fit(cfg: DictConfig) -> TrainingResult:
@@ -43,35 +51,42 @@ def fit(cfg: DictConfig) -> TrainingResult:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     output_dir = Path(cfg.paths.output_dir)
 
+    # Settings that cannot work are refused before the data is tokenized, which can take long:
+    # the optimizer's values, the model's shape (with a stand-in vocabulary: the real one is
+    # known once the tokenizer is), the data's and the Trainer's arguments.
+    optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
+    check_optimizer_config(optimizer)
     # init_from: the source's architecture (written into cfg.model), tokenizer and weights.
     start = starting_point(cfg, command_line_overrides()) if cfg.get("init_from") else None
+    shape = model_config(cfg.model, vocab_size=1).to_dict()
+    if cfg.get("ckpt_path"):
+        check_checkpoint_fits(cfg.ckpt_path, {k: v for k, v in shape.items() if k != "vocab_size"})
+    data_settings = start.data_settings() if start else {}
     make_datamodule = instantiate(cfg.data, _partial_=True, _convert_="all")
-    datamodule: TokenDataModule = make_datamodule(**(start.data_settings() if start else {}))
-    # Set up here, before the Trainer exists, because the model's vocabulary comes from the
-    # tokenizer and a char or BPE tokenizer is learned from the data. setup() builds a missing
-    # cache itself; every process may call it: one builds, under a lock, the others reuse it.
-    datamodule.setup("fit")
-    tokenizer = datamodule.tokenizer
-
-    vocab_size = start.vocab_size if start else tokenizer.vocab_size
-    model_config = GPTConfig(vocab_size=vocab_size, **cfg.model)
-    module = GPTLightningModule(
-        model_config=model_config.to_dict(),
-        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-        tokenizer_state=tokenizer.state_dict(),
-        data_fingerprint=datamodule.cache.key,
-    )
-    if start:
-        start.copy_weights_into(module.model)
-    trainer = L.Trainer(
-        **trainer_kwargs(cfg),
-        logger=list(instantiate_dict(cfg.get("logger")).values()),
-        callbacks=list(instantiate_dict(cfg.get("callbacks")).values()),
-        default_root_dir=str(output_dir),
-    )
+    datamodule: TokenDataModule = make_datamodule(**data_settings)
+    trainer = build_trainer(cfg, output_dir)
     refuse_relaunch_inside_sweep(trainer)
     if datamodule.global_batch_size is not None:
         apply_global_batch(trainer, datamodule.global_batch_size, datamodule.batch_size)
+
+    # Set up here, before fitting, because the model's vocabulary comes from the tokenizer and
+    # a char or BPE tokenizer is learned from the data. setup() builds a missing cache itself;
+    # every process may call it: one builds, under a lock, the others reuse it.
+    datamodule.setup("fit")
+    tokenizer = datamodule.tokenizer
+    vocab_size = start.vocab_size if start else tokenizer.vocab_size
+    module = GPTLightningModule(
+        model_config=model_config(cfg.model, vocab_size).to_dict(),
+        optimizer=optimizer,
+        tokenizer_state=tokenizer.state_dict(),
+        data_fingerprint=datamodule.cache.key,
+        data_config=OmegaConf.to_container(cfg.data, resolve=True) | data_settings,
+    )
+    if start:
+        start.copy_weights_into(module.model)
+    if cfg.get("ckpt_path"):
+        vocab_size = module.hparams.model_config["vocab_size"]
+        check_checkpoint_fits(cfg.ckpt_path, {"vocab_size": vocab_size}, tokenizer)
     report_start(cfg, module, datamodule, trainer, output_dir)
     completed = False
     try:
@@ -85,6 +100,34 @@ def fit(cfg: DictConfig) -> TrainingResult:
         # Closed here, so that the next job of a sweep run in this process starts its own.
         finish_wandb_run(trainer.loggers, failed=not completed)
     return report_end(trainer)
+
+
+def model_config(settings: DictConfig, vocab_size: int) -> GPTConfig:
+    """The GPTConfig that `model.*` describes; a key it does not have is one sentence."""
+    known = [field.name for field in fields(GPTConfig) if field.name != "vocab_size"]
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"model.{unknown[0]} is not a model setting; the model takes {', '.join(known)}."
+        )
+    return GPTConfig(vocab_size=vocab_size, **settings)
+
+
+def build_trainer(cfg: DictConfig, output_dir: Path) -> L.Trainer:
+    """Lightning's Trainer with `trainer.*`, `hardware.*`, the loggers and the callbacks; the
+    arguments it refuses (an unknown one, a value it cannot use) are one sentence."""
+    check_accelerator_is_here(cfg.hardware.get("accelerator", "auto"))
+    try:
+        return L.Trainer(
+            **trainer_kwargs(cfg),
+            logger=list(instantiate_dict(cfg.get("logger")).values()),
+            callbacks=list(instantiate_dict(cfg.get("callbacks")).values()),
+            default_root_dir=str(output_dir),
+        )
+    except (MisconfigurationException, TypeError) as error:
+        raise ConfigError(
+            f"Lightning's Trainer refuses the trainer/hardware settings: {error}"
+        ) from error
 
 
 def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) -> None:
@@ -110,7 +153,9 @@ def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) 
         f" × context {model.config.block_size} × accumulation {trainer.accumulate_grad_batches}"
         f" × devices {processes}; {trainer.max_steps:,} steps"
     )
-    if cfg.get("ckpt_path"):
+    if cfg.get("resume"):
+        info(f"Resuming in place from {cfg.ckpt_path}")
+    elif cfg.get("ckpt_path"):
         info(f"Resuming from {cfg.ckpt_path}")
 
 
@@ -127,7 +172,10 @@ def report_end(trainer: L.Trainer) -> TrainingResult:
     info(f"val/loss: final {final_loss:.4f}, best {best_loss:.4f}")
     if best_path:
         info(f"Best checkpoint: {best_path}")
+    stopped_by = None
     for callback in trainer.callbacks:
         if isinstance(callback, LossCurve) and callback.path.exists():
             info(f"Loss curve: {callback.path}")
-    return TrainingResult(best_loss, final_loss, trainer.global_step, best_path)
+        if isinstance(callback, StopOnSignal):
+            stopped_by = callback.requested
+    return TrainingResult(best_loss, final_loss, trainer.global_step, best_path, stopped_by)

@@ -1,0 +1,120 @@
+"""Resuming a run in its own folder: `python scripts/train.py resume=<run folder> [overrides]`.
+
+The run's composed config (<run>/.hydra/config.yaml) is the base; the overrides on the command
+line apply on top of it, and checkpoints/last.ckpt is the state. Hydra already runs in the same
+folder (run_folders.run_dir) without writing its own record there; the run's config and
+overrides are updated here, once checked, so that the next resume starts from what this one
+ran. What the weights and the position in the data depend on — the model, the tokenizer, the
+data and the seed — cannot change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from tinylm.errors import ConfigError
+from tinylm.experiments.run_folders import LAST_CHECKPOINT, RUN_CONFIG, find_run_to_resume
+from tinylm.utils.files import write_atomically
+
+KEPT = ("model", "tokenizer", "data", "seed")
+# Groups that set keys all over the config (`# @package _global_`): a resumed run keeps its own.
+RECIPES = ("experiment", "debug", "hparams_search")
+OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
+
+
+def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """The config of the run that cfg.resume names, with `overrides` (this command line) on top;
+    written back into the run folder, and returned with ckpt_path at its last.ckpt."""
+    if cfg.get("ckpt_path"):
+        raise ConfigError(
+            "Give resume= (continue a run in its own folder) or ckpt_path= (start a new run "
+            "from a checkpoint), not both."
+        )
+    folder = find_run_to_resume(cfg.resume, Path(cfg.paths.log_dir) / cfg.task_name / "runs")
+    if folder != Path(cfg.paths.output_dir).resolve():
+        raise ConfigError(
+            f"resume={cfg.resume} runs in {folder}, but hydra.run.dir says "
+            f"{cfg.paths.output_dir}; leave hydra.run.dir out when resuming."
+        )
+    run = OmegaConf.load(folder / RUN_CONFIG)
+    new = [o for o in OverridesParser.create().parse_overrides(overrides) if applies_to_run(o)]
+    for override in new:
+        key = override.key_or_group
+        if key in RECIPES:
+            raise ConfigError(
+                f"{key}= cannot be given with resume=: a resumed run keeps its recipe; change "
+                "single settings instead, e.g. trainer.max_steps=..."
+            )
+        if override.is_delete():
+            delete(run, key)
+            continue
+        value = OmegaConf.select(cfg, key)
+        if key.split(".")[0] in KEPT:
+            refuse_a_change(run, key, value, folder)
+        OmegaConf.update(run, key, value, merge=False, force_add=True)
+    run.resume = str(folder)
+    run.ckpt_path = str(folder / LAST_CHECKPOINT)
+    write_atomically(folder / RUN_CONFIG, OmegaConf.to_yaml(run))
+    write_atomically(folder / OVERRIDES_FILE, merged_overrides(folder, new))
+    OmegaConf.set_struct(run, True)  # like the config Hydra hands a command
+    return run
+
+
+def applies_to_run(override) -> bool:
+    key = override.key_or_group
+    return key != "resume" and not key.startswith("hydra")
+
+
+def delete(config: DictConfig, key: str) -> None:
+    parent, _, name = key.rpartition(".")
+    node = OmegaConf.select(config, parent) if parent else config
+    if isinstance(node, DictConfig) and name in node:
+        del node[name]
+
+
+def refuse_a_change(run: DictConfig, key: str, value: Any, folder: Path) -> None:
+    """A ConfigError naming the first setting under `key` that `value` would change."""
+    before = plain(OmegaConf.select(run, key))
+    difference = first_difference(before, plain(value), key)
+    if difference is not None:
+        name, old, new = difference
+        raise ConfigError(
+            f"resume cannot change {name}: the run in {folder} has {old!r}, this command asks "
+            f"for {new!r}. A resumed run keeps its {', '.join(KEPT)}; start a new run to change "
+            "them."
+        )
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, DictConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def first_difference(old: Any, new: Any, name: str) -> tuple[str, Any, Any] | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(old.keys() | new.keys()):
+            difference = first_difference(old.get(key), new.get(key), f"{name}.{key}")
+            if difference is not None:
+                return difference
+        return None
+    return None if old == new else (name, old, new)
+
+
+def run_overrides(folder: str | Path) -> list[str]:
+    """The overrides that made the run, a resume's included."""
+    return [str(override) for override in OmegaConf.load(Path(folder) / OVERRIDES_FILE)]
+
+
+def merged_overrides(folder: Path, new: list) -> str:
+    """The run's overrides with this command's on top (a key given again replaces its earlier
+    value), so that a run's overrides still say how it differs from the defaults."""
+    parser = OverridesParser.create()
+    earlier = run_overrides(folder)
+    replaced = {o.key_or_group for o in new}
+    kept = [text for text in earlier if parser.parse_override(text).key_or_group not in replaced]
+    return OmegaConf.to_yaml(OmegaConf.create(kept + [o.input_line for o in new]))
