@@ -32,7 +32,9 @@ GPT2_PROBE = "Hello world! It's 2024:  spaces,\ttabs\n\nlines, ünïcödé, 日�
 
 
 class RanksConverter(TikTokenConverter):
-    """transformers' converter, given a tiktoken encoding rather than the path of a ranks file."""
+    """transformers' converter, given a tiktoken encoding rather than the path of a ranks file.
+    (tiktoken keeps the pattern, ranks and special tokens in private attributes, which
+    transformers' own convert_tiktoken_to_fast reads too.)"""
 
     def __init__(self, encoding: tiktoken.Encoding) -> None:
         super().__init__(pattern=encoding._pat_str, extra_special_tokens=encoding._special_tokens)
