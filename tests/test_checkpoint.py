@@ -1,5 +1,7 @@
 """Loading checkpoints: run folders, and every way a file can fail to be a tinylm checkpoint."""
 
+import os
+import pickle
 import shutil
 
 import pytest
@@ -11,8 +13,9 @@ from tinylm.model import GPT, GPTConfig
 
 
 def touch(path):
+    """A file shaped like a checkpoint (torch.save's zip archive): enough to choose among."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
+    torch.save({"global_step": 0}, path)
     return path
 
 
@@ -74,19 +77,44 @@ def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path
     assert not marker.exists()
 
 
-def test_a_file_that_is_not_a_checkpoint_is_unreadable(tmp_path):
+@pytest.mark.parametrize(
+    "content",
+    [b"these are not weights\n", os.urandom(4096), pickle.dumps({"state_dict": {}}), b"PK\x03\x04"],
+    ids=["text", "random bytes", "plain pickle", "zip signature only"],
+)  # fmt: skip
+def test_a_file_that_is_not_a_checkpoint_is_called_so(tmp_path, content):
     path = tmp_path / "notes.ckpt"
-    path.write_text("these are not weights")
-    with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as error:
         load_checkpoint(path)
+    message = str(error.value)
+    assert message.startswith(str(path))
+    assert "not a checkpoint" in message or "is incomplete" in message
+    assert "could run code" not in message
 
 
-def test_a_truncated_checkpoint_is_unreadable(trained_run, tmp_path):
+@pytest.mark.parametrize("kept", [0.0, 0.5, 0.99])
+def test_a_truncated_checkpoint_is_called_incomplete(trained_run, tmp_path, kept):
     whole = (trained_run / "run" / "checkpoints" / "last.ckpt").read_bytes()
     path = tmp_path / "truncated.ckpt"
-    path.write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
+    path.write_bytes(whole[: int(len(whole) * kept)])
+    expected = "is empty" if kept == 0 else "is incomplete: it ends before the archive's directory"
+    with pytest.raises(CheckpointError, match=expected):
         load_checkpoint(path)
+
+
+def test_a_run_folder_passes_over_a_damaged_best_checkpoint_for_a_readable_last(
+    trained_run, tmp_path, caplog
+):
+    shutil.copytree(trained_run / "run" / "checkpoints", tmp_path / "checkpoints")
+    (best,) = (tmp_path / "checkpoints").glob("best-*.ckpt")
+    best.write_bytes(best.read_bytes()[:1000])  # a save cut short, under the best's name
+    assert load_checkpoint(tmp_path).path == tmp_path / "checkpoints" / "last.ckpt"
+    assert f"Passing over {best.name}, which is incomplete" in caplog.text
+
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"holds no readable checkpoint: best-.*; last.ckpt"):
+        resolve_checkpoint_path(tmp_path)
 
 
 def test_a_plain_state_dict_is_not_a_tinylm_checkpoint(tmp_path):

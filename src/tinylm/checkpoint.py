@@ -4,7 +4,9 @@ A tinylm checkpoint is Lightning's: the GPT's weights under `state_dict` (prefix
 and under `hyper_parameters` the model config and the tokenizer's state. It is read with
 `torch.load(weights_only=True)`, whose unpickler builds only tensors and plain containers:
 a file that asks for anything else (a function to call, a class to build) is refused before
-any of it runs.
+any of it runs. Before that, the file's structure tells a file that is not a checkpoint at all,
+or one whose save was cut short, from a whole one: torch.save writes a zip archive, whose
+directory is at its end.
 
 A 🤗 transformers GPT-2 (a folder that save_pretrained wrote, or a hub id) loads the same way,
 through tinylm.interop.
@@ -12,8 +14,10 @@ through tinylm.interop.
 
 from __future__ import annotations
 
+import logging
 import pickle
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +29,10 @@ from tinylm.interop.sources import names_transformers_model
 from tinylm.model import GPT, GPTConfig
 from tinylm.tokenizers import Tokenizer, tokenizer_from_state
 
+log = logging.getLogger(__name__)
+
 WEIGHTS_PREFIX = "model."
+ZIP_SIGNATURE = b"PK\x03\x04"  # how every file torch.save writes begins
 VAL_LOSS_IN_NAME = re.compile(r"val(\d+(?:\.\d+)?)")  # best-step0000300-val2.7367.ckpt
 
 
@@ -50,6 +57,8 @@ def resolve_checkpoint_path(ckpt_path: str | Path | None) -> Path:
 
     A run folder keeps checkpoints in `checkpoints/`; the folder itself is searched when it
     has none. With several `best-*.ckpt` (save_top_k > 1), the lowest val loss in the name wins.
+    A file that cannot be a whole checkpoint (checkpoint_file_problem: empty, cut short, not a
+    checkpoint) is passed over, with a warning, for the next: a damaged best for last.ckpt.
     """
     if not ckpt_path:
         raise CheckpointError(
@@ -62,14 +71,22 @@ def resolve_checkpoint_path(ckpt_path: str | Path | None) -> Path:
     if not path.is_dir():
         raise CheckpointError(f"No checkpoint at {path}; check ckpt_path.")
     folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    best = sorted(folder.glob("best-*.ckpt"), key=val_loss_in_name)
-    if best:
-        return best[0]
+    candidates = sorted(folder.glob("best-*.ckpt"), key=val_loss_in_name)
     if (folder / "last.ckpt").is_file():
-        return folder / "last.ckpt"
-    raise CheckpointError(
-        f"{path} holds no best-*.ckpt or last.ckpt; give a checkpoint file or a run folder."
-    )
+        candidates.append(folder / "last.ckpt")
+    if not candidates:
+        raise CheckpointError(
+            f"{path} holds no best-*.ckpt or last.ckpt; give a checkpoint file or a run folder."
+        )
+    problems = []
+    for candidate in candidates:
+        problem = checkpoint_file_problem(candidate)
+        if problem is None:
+            for skipped in problems:
+                log.warning(f"Passing over {skipped}; using {candidate.name}.")
+            return candidate
+        problems.append(f"{candidate.name}, which {problem}")
+    raise CheckpointError(f"{path} holds no readable checkpoint: {'; '.join(problems)}.")
 
 
 def val_loss_in_name(path: Path) -> float:
@@ -77,8 +94,35 @@ def val_loss_in_name(path: Path) -> float:
     return float(found.group(1)) if found else float("inf")
 
 
+def checkpoint_file_problem(path: Path) -> str | None:
+    """What keeps `path` from being a whole checkpoint, told from its structure without
+    unpickling anything (a phrase that follows the file's name), or None when it looks whole."""
+    try:
+        with open(path, "rb") as handle:
+            signature = handle.read(len(ZIP_SIGNATURE))
+        if not signature:
+            return "is empty (0 bytes), as a save that never finished leaves a file"
+        if signature != ZIP_SIGNATURE:
+            return "is not a checkpoint (torch.save writes a zip archive; this file is not one)"
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:
+        return (
+            "is incomplete: it ends before the archive's directory, as a save that was cut short "
+            "(a full disk, a kill) leaves a file"
+        )
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    if not any(name.rpartition("/")[2] == "data.pkl" for name in names):
+        return "is a zip archive but not a checkpoint (it holds no data.pkl)"
+    return None
+
+
 def read_checkpoint(path: Path) -> dict:
     """The checkpoint's contents as plain data, or a CheckpointError saying why not."""
+    problem = checkpoint_file_problem(path)
+    if problem is not None:
+        raise CheckpointError(f"{path} {problem}; give another checkpoint.")
     try:
         # mmap: tensors are read from disk when used, so reading the config of a large
         # checkpoint costs little.
@@ -94,8 +138,8 @@ def read_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"Cannot read {path}: {error.strerror or error}.") from None
     except Exception as error:  # torch reports a damaged file in many ways
         raise CheckpointError(
-            f"{path} is not a readable checkpoint (it may be truncated or not a checkpoint at "
-            f"all: {type(error).__name__})."
+            f"{path} is damaged: torch cannot read it ({type(error).__name__}: {error}); give "
+            "another checkpoint."
         ) from None
     return checkpoint
 

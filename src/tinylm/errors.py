@@ -23,3 +23,12 @@ class CheckpointError(TinyLMError):
 
 class PromptError(TinyLMError):
     """A prompt the model cannot continue."""
+
+
+class WriteError(TinyLMError):
+    """A file that could not be written (a full disk, a read-only folder); the file that was
+    there before is kept as it was."""
+
+
+class DivergenceError(TinyLMError):
+    """Training whose loss or weights stopped being finite numbers (NaN or infinite)."""

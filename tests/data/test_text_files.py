@@ -5,6 +5,7 @@ import pytest
 from tinylm.data.text_files import (
     CHUNK_CHARS,
     documents_from_lines,
+    first_non_utf8_byte,
     iter_pieces,
     resolve_text_files,
 )
@@ -68,3 +69,31 @@ def test_bad_paths_are_one_clear_error(tmp_path, path, message):
     (tmp_path / "notes.md").write_text("x")
     with pytest.raises(DataError, match=message):
         resolve_text_files(str(tmp_path / path) if path else "")
+
+
+GOOD_LINE = '{"text": "Café"}\n'.encode()  # UTF-8 text, and a JSON line
+
+
+@pytest.mark.parametrize(
+    "content, offset",
+    [(b"\x89PNG\r\n\x1a\n\x00\x00", 0),  # a binary file
+     (GOOD_LINE * 3 + '{"text": "Crème"}\n'.encode("latin-1"), 3 * len(GOOD_LINE) + 12),
+     (GOOD_LINE + "é".encode()[:1], len(GOOD_LINE))],  # ends in the middle of a character
+    ids=["binary", "latin-1 after utf-8", "cut character"],
+)  # fmt: skip
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl"])
+def test_text_that_is_not_utf8_names_the_file_and_the_first_bad_byte(
+    tmp_path, content, offset, suffix
+):
+    path = tmp_path / f"data{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=rf"{path} is not UTF-8 text: the byte at offset {offset} "):
+        list(iter_pieces([path]))
+
+
+def test_the_first_bad_byte_is_found_across_blocks(tmp_path):
+    # "é" is two bytes; cut between them by the block boundary, they still decode.
+    path = tmp_path / "long.txt"
+    path.write_bytes(b"a" + "é".encode() * 10 + b"\xff")
+    for block_size in (1, 2, 3, 4, 7):
+        assert first_non_utf8_byte(path, block_size) == 21

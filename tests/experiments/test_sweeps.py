@@ -34,9 +34,13 @@ def summary_rows(folder):
         return list(csv.DictReader(handle))
 
 
-def last_val_loss(job_folder) -> float:
+def csv_rows(job_folder) -> list[dict]:
     with open(job_folder / "csv" / "metrics.csv") as handle:
-        return [float(r["val/loss"]) for r in csv.DictReader(handle) if r["val/loss"]][-1]
+        return list(csv.DictReader(handle))
+
+
+def last_val_loss(job_folder) -> float:
+    return [float(r["val/loss"]) for r in csv_rows(job_folder) if r["val/loss"]][-1]
 
 
 @pytest.mark.slow
@@ -105,8 +109,12 @@ def test_an_optuna_search_fails_a_diverged_trial_writes_the_best_and_resumes(tmp
     _, folder = sweep(tmp_path, story_file, *search, "hydra.sweeper.n_trials=2", *diverge_first)
 
     diverged = json.loads((folder / "0" / "result.json").read_text())
-    assert diverged["status"] == "failed" and "no finite val/loss" in diverged["error"]
-    assert diverged["steps"] == 3  # stopped at its first (NaN) validation, not after all 6
+    assert diverged["status"] == "diverged"
+    assert "the training loss became NaN or infinite at step 1;" in diverged["error"]
+    assert not (folder / "0" / "checkpoints").exists()  # nothing saved from NaN weights
+    # Stopped at its first validation (step 3: the CSV counts from 0), not after all 6 steps.
+    assert max(int(row["step"]) for row in csv_rows(folder / "0")) == 2
+    assert "2 jobs: 1 completed, 1 failed." in (folder / "summary.md").read_text()
     completed = json.loads((folder / "1" / "result.json").read_text())
     best = OmegaConf.load(folder / "optimization_results.yaml")
     assert best.best_value == pytest.approx(completed["best_val_loss"])

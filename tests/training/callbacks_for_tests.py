@@ -78,3 +78,66 @@ class SignalAtStep(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signum)
+
+
+class ScrambleWeightsAtStep(Callback):
+    """Replaces the weights with noise after optimizer step `step`: the validations after it are
+    worse than the one before, so the best checkpoint stays at an earlier step."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            generator = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                for parameter in pl_module.model.parameters():
+                    noise = torch.randn(parameter.shape, generator=generator)
+                    parameter.copy_(noise.to(parameter.device))
+
+
+class SaveFinalWeights(Callback):
+    """Saves the model's state_dict, as training leaves it, to `path`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        torch.save(pl_module.model.state_dict(), self.path)
+
+
+class RecordTrainingLosses(Callback):
+    """Appends "<optimizer step> <loss>" to `path` after every training batch (a host sync per
+    step, which tinylm's own callbacks avoid; fine for a test)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(f"{trainer.global_step} {float(outputs['loss'])}\n")
+
+
+class NaNWeightsBeforeValidationAtStep(Callback):
+    """Makes the weights NaN just before the validation at optimizer step `step`: a validation
+    loss that is NaN after finite training losses."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        if trainer.global_step == self.step and not trainer.sanity_checking:
+            with torch.no_grad():
+                pl_module.model.ln_f.weight.fill_(float("nan"))
+
+
+class InfiniteWeightsAtStep(Callback):
+    """Makes a weight infinite after optimizer step `step`, the loss of that step being finite."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                pl_module.model.ln_f.weight[0] = float("inf")

@@ -100,7 +100,7 @@ def generate(cfg: DictConfig) -> list[dict]:
             )
         log.info(f"{new_tokens:,} new tokens in {seconds:.2f} s: {new_tokens / seconds:,.1f}/s")
         if cfg.get("output_file"):
-            append_jsonl(Path(cfg.output_file), records[-len(completions) :])
+            append_jsonl(Path(cfg.output_file), records[-len(completions) :], "output_file")
     if cfg.get("output_file"):
         log.info(f"Wrote {len(records)} records to {cfg.output_file}")
     return records

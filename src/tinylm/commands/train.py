@@ -3,7 +3,7 @@
 In a sweep (Hydra multirun) one job's failure must not end the others. Hydra's basic sweeper
 re-raises a failed job's exception once its batch is done, which also skips the summary at the
 end, and the Optuna sweeper stops at a failed trial. So in a sweep a job that raises, or whose
-val/loss is not a number (a diverged run), is logged with its traceback, recorded as failed,
+val/loss is not a number, is logged with its traceback, recorded as failed (or diverged),
 and returns None: no objective value, which the Optuna sweeper records as a failed trial before
 sampling the next. Outside a sweep the exception reaches the entry point as before.
 """
@@ -19,11 +19,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from tinylm.commands import find_user_error
-from tinylm.errors import ConfigError
+from tinylm.errors import ConfigError, DivergenceError, WriteError
 from tinylm.experiments.resume import resumed_config, run_overrides
 from tinylm.experiments.run_folders import holds_a_run
 from tinylm.experiments.run_results import (
     COMPLETED,
+    DIVERGED,
     FAILED,
     INTERRUPTED,
     finite_or_none,
@@ -62,9 +63,13 @@ def train(cfg: DictConfig) -> float | None:
         result = fit(cfg)
     except Exception as error:
         user_error = find_user_error(error)
-        record.update(status=FAILED, error=str(user_error or f"{type(error).__name__}: {error}"))
+        status = DIVERGED if isinstance(user_error, DivergenceError) else FAILED
+        record.update(status=status, error=str(user_error or f"{type(error).__name__}: {error}"))
         record["seconds"] = round(earlier_seconds + time.perf_counter() - started, 1)
-        write_result(cfg.paths.output_dir, record)
+        try:
+            write_result(cfg.paths.output_dir, record)
+        except WriteError as not_written:  # the full disk that failed the run, most likely:
+            log.error(not_written)  # the run's own error is the one to report
         if not in_sweep():
             raise
         log.exception(f"This job failed ({record['error']}); the sweep goes on.")

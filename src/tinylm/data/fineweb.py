@@ -26,7 +26,12 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from tinylm.data.datamodule import TokenDataModule
-from tinylm.data.hub import hub_errors_explained, is_local, version_fingerprint
+from tinylm.data.hub import (
+    check_dataset_path,
+    hub_errors_explained,
+    is_local,
+    version_fingerprint,
+)
 from tinylm.data.shard_cache import ShardCache
 from tinylm.data.token_cache import (
     TokenizationStats,
@@ -74,6 +79,7 @@ class FineWebDataModule(TokenDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_dataset_path(path, "fineweb")
         if self.tokenizer_spec.get("kind") == "char":
             raise DataError(
                 "tokenizer=char cannot be used with data=fineweb: web text has an open set of "

@@ -15,6 +15,17 @@ def is_local(path: str) -> bool:
     return Path(path).expanduser().is_dir()
 
 
+def check_dataset_path(path: str, data: str) -> None:
+    """A hub dataset's data.path is a hub id or a folder laid out like the repository; a file
+    there is a mistake (usually: data=text forgotten)."""
+    if Path(path).expanduser().is_file():
+        raise DataError(
+            f"data.path={path} is a file, but data={data} reads a 🤗 Hub dataset (an id such as "
+            "roneneldan/TinyStories, or a folder laid out like its repository); for your own "
+            "text files use data=text data.path=..."
+        )
+
+
 def version_fingerprint(path: str, revision: str, pattern: str) -> dict:
     """What pins the version of a dataset: the revision of a hub repository, or the files of a
     local folder matching `pattern` (paths, sizes and modification times)."""

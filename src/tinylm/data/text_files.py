@@ -6,11 +6,14 @@ line ends, so a file larger than memory is tokenized without ever being read who
 
 from __future__ import annotations
 
+import codecs
 import glob
 import itertools
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from tinylm.errors import DataError
 from tinylm.tokenizers import EOS_TEXT
@@ -63,7 +66,7 @@ def iter_pieces(files: list[Path]) -> Iterator[Piece]:
 def iter_txt(file: Path) -> Iterator[Piece]:
     """A text file is one document, or several separated by lines holding only <|endoftext|>
     (the layout of the official TinyStories*.txt files)."""
-    with open(file, encoding="utf-8", errors="replace") as handle:
+    with open_utf8(file) as handle:
         yield from documents_from_lines(handle)
 
 
@@ -101,7 +104,7 @@ def documents_from_lines(lines: Iterable[str], limit: int | None = None) -> Iter
 
 def iter_jsonl(file: Path) -> Iterator[Piece]:
     """One JSON object per line; its `text` field is one document."""
-    with open(file, encoding="utf-8") as handle:
+    with open_utf8(file) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -114,3 +117,36 @@ def iter_jsonl(file: Path) -> Iterator[Piece]:
             if not isinstance(text, str):
                 raise DataError(f"{file}:{number}: the 'text' field must be a string.")
             yield text, True
+
+
+@contextmanager
+def open_utf8(file: Path) -> Iterator[TextIO]:
+    """`file` opened as UTF-8 text. Text that is not UTF-8 (a binary file, another encoding)
+    is a DataError naming the file and its first byte that is not, never silently replaced."""
+    try:
+        with open(file, encoding="utf-8") as handle:
+            yield handle
+    except UnicodeDecodeError:
+        offset = first_non_utf8_byte(file)
+        raise DataError(
+            f"data.path: {file} is not UTF-8 text: the byte at offset {offset:,} cannot be "
+            "decoded; give text files, converted to UTF-8 (e.g. iconv -t UTF-8)."
+        ) from None
+
+
+def first_non_utf8_byte(file: Path, block_size: int = 1 << 20) -> int:
+    """The offset of the first byte of `file` that does not decode as UTF-8 (its size when
+    the file ends in the middle of a character)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0  # bytes handed to the decoder so far
+    with open(file, "rb") as handle:
+        while True:
+            block = handle.read(block_size)
+            pending = len(decoder.getstate()[0])  # the start of a character cut by the last block
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                return offset - pending + error.start
+            if not block:
+                return offset
+            offset += len(block)

@@ -18,7 +18,12 @@ from typing import Any
 import datasets
 
 from tinylm.data.datamodule import TokenDataModule
-from tinylm.data.hub import hub_errors_explained, is_local, version_fingerprint
+from tinylm.data.hub import (
+    check_dataset_path,
+    hub_errors_explained,
+    is_local,
+    version_fingerprint,
+)
 from tinylm.data.text_files import documents_from_lines
 from tinylm.data.token_cache import write_split
 from tinylm.errors import DataError
@@ -45,6 +50,7 @@ class TinyStoriesDataModule(TokenDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_dataset_path(path, "tinystories")
         if variant not in VARIANT_FILES:
             raise DataError(f"data.variant must be one of {list(VARIANT_FILES)}, not {variant!r}.")
         for name, value in (("max_train_docs", max_train_docs), ("max_val_docs", max_val_docs)):

@@ -27,7 +27,6 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from tinylm.errors import ConfigError
-from tinylm.experiments.run_results import RESULT_FILE
 
 TORCHRUN_WITHOUT_ID = "none"  # torchrun's run id when it was given no --rdzv-id
 
@@ -69,6 +68,7 @@ def distributed_job_id() -> str | None:
 
 
 RUN_CONFIG = Path(".hydra") / "config.yaml"  # the composed config Hydra saves in a run folder
+RESULT_FILE = "result.json"  # how the run ended (experiments/run_results.py)
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 LATEST = "latest"
 

@@ -9,8 +9,11 @@ from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_only
 
-RESULT_FILE = "result.json"
+from tinylm.experiments.run_folders import RESULT_FILE
+from tinylm.utils.files import write_atomically
+
 COMPLETED, FAILED, INTERRUPTED = "completed", "failed", "interrupted"
+DIVERGED = "diverged"  # a failure of its own kind: the loss stopped being a number
 
 
 def finite_or_none(value: float) -> float | None:
@@ -19,9 +22,7 @@ def finite_or_none(value: float) -> float | None:
 
 @rank_zero_only
 def write_result(folder: str | Path, record: dict) -> None:
-    path = Path(folder) / RESULT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    write_atomically(Path(folder) / RESULT_FILE, json.dumps(record, indent=2) + "\n")
 
 
 def read_result(folder: str | Path) -> dict | None:

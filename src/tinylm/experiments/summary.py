@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import datetime
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +13,15 @@ from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from tinylm.experiments.run_results import COMPLETED, FAILED, RESULT_FILE, read_result
+from tinylm.experiments.run_folders import RESULT_FILE
+from tinylm.experiments.run_results import COMPLETED, DIVERGED, FAILED, read_result
 from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides
+from tinylm.utils.files import write_atomically
 from tinylm.utils.hydra import in_sweep
 
 HEADER = ["job", "status", "best val/loss", "steps", "time", "overrides", "folder"]
 NO_RESULT = "no result"
+SWEEP_FOLDER_KEY = "hydra.sweep.dir"  # named when the summary cannot be written
 CSV_HEADER = ["job", "status", "best_val_loss", "steps", "seconds", "overrides", "folder",
               "final_val_loss", "error"]  # fmt: skip
 
@@ -72,7 +73,7 @@ def write_summary(sweep_dir: Path) -> str:
             [job["job"], job["status"], job.get("best_val_loss"), job.get("steps"),
              job.get("seconds"), label, job["folder"], job.get("final_val_loss"), job.get("error")]
         )  # fmt: skip
-    replace_file(sweep_dir / "summary.csv", table.getvalue())
+    write_atomically(sweep_dir / "summary.csv", table.getvalue(), SWEEP_FOLDER_KEY)
 
     rows = [
         [str(job["job"]), job["status"], loss_text(job.get("best_val_loss")),
@@ -80,7 +81,7 @@ def write_summary(sweep_dir: Path) -> str:
          relative(job["folder"], sweep_dir)]
         for job, label in zip(jobs, labels, strict=True)
     ]  # fmt: skip
-    failed = [job for job in jobs if job["status"] == FAILED]
+    failed = [job for job in jobs if job["status"] in (FAILED, DIVERGED)]
     unfinished = [job for job in jobs if job["status"] == NO_RESULT]
     completed = len(jobs) - len(failed) - len(unfinished)
     counts = f"{len(jobs)} jobs: {completed} completed, {len(failed)} failed"
@@ -90,17 +91,8 @@ def write_summary(sweep_dir: Path) -> str:
         lines += ["", "Not completed (a failed job's train.log has its traceback):", ""]
         lines += [f"- job {job['job']}: {job['error']}" for job in failed + unfinished]
     markdown = "\n".join(lines) + "\n"
-    replace_file(sweep_dir / "summary.md", markdown)
+    write_atomically(sweep_dir / "summary.md", markdown, SWEEP_FOLDER_KEY)
     return markdown
-
-
-def replace_file(path: Path, text: str) -> None:
-    """Write beside `path`, then rename over it: the jobs of a cluster sweep may finish at
-    once, and a reader never sees half a file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", newline="") as file:
-        file.write(text)
-    os.replace(temporary, path)
 
 
 def rank_key(job: dict) -> tuple:

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from tinylm.errors import TinyLMError
 from tinylm.generation import GenerationSettings, encode_prompt, generate
 from tinylm.tokenizers import tokenizer_from_state
-from tinylm.utils.files import append_jsonl, keep_records_before
+from tinylm.utils.files import append_jsonl, atomic_write, keep_records_before
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,8 @@ def draw_loss_curve(
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, dpi=120, format=path.suffix.removeprefix(".") or "png")
 
 
 class GenerationSamples(Callback):

@@ -1,11 +1,16 @@
-"""Several devices: the global batch, Lightning's FSDP for a GPT, and DDP inside Hydra sweeps."""
+"""The hardware a run trains on: the Trainer's device arguments, the global batch over several
+devices, Lightning's FSDP for a GPT, and DDP inside Hydra sweeps."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import torch
+from hydra.utils import instantiate
 from lightning.pytorch.plugins.environments import LightningEnvironment
 from lightning.pytorch.strategies import FSDPStrategy
+from omegaconf import DictConfig, OmegaConf
 
 from tinylm.errors import ConfigError
 from tinylm.model.block import Block
@@ -89,3 +94,21 @@ def fsdp_strategy(**kwargs) -> FSDPStrategy:
     """Lightning's FSDPStrategy with each transformer block as its own shard unit: a block's
     weights are gathered for its forward and backward, then freed again."""
     return FSDPStrategy(auto_wrap_policy={Block}, **kwargs)
+
+
+def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    """`trainer.*` and `hardware.*` merged: Lightning's Trainer takes both. The strategy is a
+    name (`ddp`) or, for one with settings (`hardware=fsdp`), a `_target_` to instantiate."""
+    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    hardware = OmegaConf.to_container(cfg.hardware, resolve=True)
+    if hardware.get("precision") is None:
+        hardware["precision"] = default_precision(hardware.get("accelerator", "auto"))
+    if isinstance(hardware.get("strategy"), dict):
+        hardware["strategy"] = instantiate(hardware["strategy"])
+    return {**kwargs, **hardware}
+
+
+def default_precision(accelerator: str) -> str:
+    """bf16 autocast where a GPU supports it; full fp32 elsewhere (bf16 on CPUs is slow)."""
+    gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"

@@ -20,18 +20,20 @@ from tinylm.data import TokenDataModule
 from tinylm.errors import ConfigError
 from tinylm.model import GPTConfig
 from tinylm.training.callbacks import LossCurve
+from tinylm.training.checkpoint_io import AtomicCheckpointIO, StopWhenSaveFailed
 from tinylm.training.hardware import (
     apply_global_batch,
     check_accelerator_is_here,
     process_count,
     refuse_relaunch_inside_sweep,
+    trainer_kwargs,
 )
 from tinylm.training.init_from import starting_point
 from tinylm.training.interrupts import StopOnSignal
 from tinylm.training.module import GPTLightningModule
 from tinylm.training.optim import check_optimizer_config
 from tinylm.training.wandb_logger import finish_wandb_run
-from tinylm.utils.hydra import command_line_overrides, instantiate_dict, trainer_kwargs
+from tinylm.utils.hydra import command_line_overrides, instantiate_dict
 
 log = logging.getLogger(__name__)
 info = rank_zero_only(log.info)
@@ -121,7 +123,9 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> L.Trainer:
         return L.Trainer(
             **trainer_kwargs(cfg),
             logger=list(instantiate_dict(cfg.get("logger")).values()),
-            callbacks=list(instantiate_dict(cfg.get("callbacks")).values()),
+            # Checkpoints are written whole or not at all; a failed save stops every process.
+            callbacks=[*instantiate_dict(cfg.get("callbacks")).values(), StopWhenSaveFailed()],
+            plugins=[AtomicCheckpointIO()],
             default_root_dir=str(output_dir),
         )
     except (MisconfigurationException, TypeError) as error:

@@ -1,0 +1,157 @@
+"""The promise to users: every mistake of theirs, in any script, is one sentence and a non-zero
+exit — never a traceback — and leaves what existed before (a run folder, its checkpoints, a
+tokenized cache) byte-identical.
+
+The real scripts run as subprocesses, as a user starts them, all cases at once on every core
+(each spends most of its time importing), and the tests then read what each case printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    script: str
+    args: tuple[str, ...]  # {run}, {ckpt}, {text}, {cache}, {bad} are filled in below
+    names: str  # what the error line must name: the offending key or file
+    train_defaults: bool = True  # train cases start from a tiny char model on the run's text
+
+
+CASES = [
+    # train
+    Case("a value of the wrong kind", "train", ("trainer.max_steps=abc",), "trainer.max_steps"),
+    Case("a flag that is not true or false", "train", ("trainer.deterministic=3",),
+         "trainer.deterministic"),
+    Case("a negative learning rate", "train", ("optimizer.lr=-0.1",), "optimizer.lr"),
+    Case("betas out of range", "train", ("optimizer.betas=[0.9,1.5]",), "optimizer.betas"),
+    Case("heads that do not divide the width", "train", ("model.n_head=3",), "model.n_head"),
+    Case("an unknown model setting", "train", ("+model.depth=3",), "model.depth"),
+    Case("an unknown Trainer argument", "train", ("+trainer.epochz=3",), "epochz"),
+    Case("a GPU the machine lacks", "train", ("hardware=gpu",), "hardware.accelerator"),
+    Case("a data file that is not there", "train", ("data.path={bad}/missing.txt",),
+         "missing.txt"),
+    Case("a data file of another kind", "train", ("data.path={bad}/notes.md",), "notes.md"),
+    Case("data.path without data=text", "train", ("data.path={text}",), "data.path",
+         train_defaults=False),
+    Case("resuming from a checkpoint that is not there", "train",
+         ("ckpt_path={bad}/missing.ckpt",), "missing.ckpt"),
+    Case("resuming from a file of random bytes", "train", ("ckpt_path={bad}/random.ckpt",),
+         "random.ckpt"),
+    Case("resuming from a truncated checkpoint", "train", ("ckpt_path={bad}/truncated.ckpt",),
+         "truncated.ckpt"),
+    Case("resuming a checkpoint of another model size", "train",
+         ("ckpt_path={ckpt}", "model.d_model=128"), "d_model"),
+    Case("a binary file as text", "train", ("data.path={bad}/binary.txt",), "binary.txt"),
+    Case("a learning rate that diverges", "train",
+         ("optimizer.lr=1e3", "trainer.max_steps=20", "optimizer.warmup_steps=0"),
+         "optimizer.lr"),
+    Case("resume= of a folder that is not a run", "train", ("resume={bad}",), "resume="),
+    Case("a new run into a folder that holds one", "train", ("hydra.run.dir={run}",), "resume="),
+    # eval
+    Case("eval: a checkpoint that is not there", "eval", ("ckpt_path={bad}/missing.ckpt",),
+         "missing.ckpt"),
+    Case("eval: a text file as the checkpoint", "eval", ("ckpt_path={text}",), "stories.txt"),
+    Case("eval: a split that does not exist", "eval", ("ckpt_path={ckpt}", "split=test"),
+         "split"),
+    Case("eval: no batches", "eval", ("ckpt_path={ckpt}", "limit_batches=0"), "limit_batches"),
+    Case("eval: no checkpoint given", "eval", (), "ckpt_path"),
+    # generate
+    Case("generate: top_p above 1", "generate", ("ckpt_path={run}", "top_p=2"), "top_p"),
+    Case("generate: a prompt file that is not there", "generate",
+         ("ckpt_path={run}", "prompt_file={bad}/missing.txt"), "missing.txt"),
+    Case("generate: a word for a number", "generate", ("ckpt_path={run}", "max_new_tokens=many"),
+         "max_new_tokens"),
+    Case("generate: a file of random bytes", "generate", ("ckpt_path={bad}/random.ckpt",),
+         "random.ckpt"),
+    # prepare_data
+    Case("prepare_data: a folder without text files", "prepare_data",
+         ("data=text", "data.path={bad}/empty"), "empty"),
+    Case("prepare_data: an unknown TinyStories variant", "prepare_data", ("data.variant=v3",),
+         "data.variant"),
+    Case("prepare_data: a BPE smaller than its bytes", "prepare_data",
+         ("data=text", "data.path={text}", "tokenizer.vocab_size=100"), "tokenizer.vocab_size"),
+    # compare
+    Case("compare: a folder that is not there", "compare", ("runs={bad}/missing",), "missing"),
+    Case("compare: no runs given", "compare", (), "runs"),
+]  # fmt: skip
+TRAIN_DEFAULTS = ("model=tiny", "data=text", "data.path={text}", "tokenizer=char")
+
+
+def folder_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.name.endswith(".lock")
+    }
+
+
+@pytest.fixture(scope="module")
+def outcomes(trained_run, tmp_path_factory):
+    """Every case run once, all at once; and the trained run's folder digest before and after."""
+    bad = tmp_path_factory.mktemp("bad")
+    (bad / "notes.md").write_text("not text data")
+    (bad / "empty").mkdir()
+    (bad / "random.ckpt").write_bytes(os.urandom(4096))
+    (bad / "binary.txt").write_bytes(bytes(range(256)) * 16)
+    checkpoint = trained_run / "run" / "checkpoints" / "last.ckpt"
+    data = checkpoint.read_bytes()
+    (bad / "truncated.ckpt").write_bytes(data[: len(data) // 2])
+    places = {
+        "run": trained_run / "run", "ckpt": checkpoint, "text": trained_run / "stories.txt",
+        "cache": trained_run / "cache", "bad": bad,
+    }  # fmt: skip
+    before = folder_digest(trained_run)
+
+    def run(case: Case) -> subprocess.CompletedProcess:
+        defaults = TRAIN_DEFAULTS if case.script == "train" and case.train_defaults else ()
+        args = (*defaults, *case.args)
+        filled = [arg.format(**places) for arg in args]
+        log_dir = bad / "outputs" / "".join(c if c.isalnum() else "-" for c in case.name)
+        return subprocess.run(
+            [sys.executable, str(REPO_ROOT / "scripts" / f"{case.script}.py"), *filled,
+             f"paths.log_dir={log_dir}", f"paths.cache_dir={places['cache']}"],
+            capture_output=True, text=True, cwd=bad, timeout=600,
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = dict(zip(CASES, pool.map(run, CASES), strict=True))
+    yield results, before, folder_digest(trained_run)
+    shutil.rmtree(bad / "outputs", ignore_errors=True)
+
+
+def test_there_are_at_least_twenty_cases_across_the_scripts():
+    assert len(CASES) >= 20
+    assert {case.script for case in CASES} >= {"train", "eval", "generate", "prepare_data"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_a_mistake_is_one_sentence_and_a_non_zero_exit(outcomes, case):
+    results, _, _ = outcomes
+    result = results[case]
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output, output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    assert case.names in errors[0], errors[0]
+
+
+@pytest.mark.slow
+def test_what_existed_before_is_byte_identical_after_every_mistake(outcomes):
+    _, before, after = outcomes
+    assert {name: after.get(name) for name in before} == before
