@@ -47,6 +47,19 @@ def test_a_round_trip_through_an_export_keeps_every_weight_bit_exact(
         assert start.tokenizer.state_dict() == original.tokenizer.state_dict()
 
 
+def test_a_tinylm_run_folder_as_init_from_gives_its_weights_and_tokenizer(trained_run, tmp_path):
+    original = load_checkpoint(trained_run / "run")
+    cfg = compose_train(tmp_path, f"init_from={trained_run / 'run'}", "model=small")
+    start = starting_point(cfg, command_line=[])
+    assert cfg.model.n_layer == original.model.config.n_layer
+    assert cfg.model.d_model == original.model.config.d_model  # model=small's 128 is replaced
+    model = GPT(GPTConfig(vocab_size=start.vocab_size, **cfg.model))
+    start.copy_weights_into(model)
+    for name, weight in original.model.state_dict().items():
+        assert torch.equal(model.state_dict()[name], weight), name
+    assert start.tokenizer.state_dict() == original.tokenizer.state_dict()
+
+
 def test_only_command_line_settings_that_contradict_the_source_are_named(tmp_path):
     cfg = compose_train(tmp_path, "model=small", "model.dropout=0.2", "tokenizer=gpt2")
     architecture = {"block_size": 1024, "n_layer": 12, "n_head": 12, "d_model": 768, "d_ff": 3072,
