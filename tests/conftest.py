@@ -140,3 +140,36 @@ def trained_run(tmp_path_factory) -> Path:
         "trainer.max_steps=200", "optimizer.lr=3e-3", "logger=csv", "callbacks.progress_bar=null",
     ))  # fmt: skip
     return folder
+
+
+def write_accented_stories(path: Path) -> Path:
+    """The story corpus with accented words in every story: text whose characters take one,
+    two or three UTF-8 bytes, for bits per byte and for tokenizer round trips."""
+    stories = [f"{story} They ate crème brûlée at the café — naïve Zoë smiled." for story in
+               make_story_corpus(300, seed=4)]  # fmt: skip
+    path.write_text("\n<|endoftext|>\n".join(stories) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory) -> dict[str, Path]:
+    """Tiny models trained for 30 steps on accented stories, one folder per tokenizer: "bpe"
+    (512 tokens, learned positions, exact GELU) and "gpt2" (sinusoidal positions, tanh GELU).
+    Each holds the run folder `run/` (checkpoints, csv/metrics.csv), `stories.txt` and `cache/`.
+    Shared by the whole session: read them, never change them."""
+    settings = {
+        "bpe": ["tokenizer=bpe", "tokenizer.vocab_size=512"],
+        "gpt2": ["tokenizer=gpt2", "model.pos_encoding=sinusoidal", "model.gelu=tanh"],
+    }
+    runs = {}
+    for name, overrides in settings.items():
+        folder = tmp_path_factory.mktemp(f"trained_{name}")
+        story = write_accented_stories(folder / "stories.txt")
+        fit(compose_train(
+            folder, "model=tiny", "model.block_size=64", "data=text", f"data.path={story}",
+            "data.batch_size=2", "trainer.max_steps=30", "trainer.val_check_interval=30",
+            "trainer.limit_val_batches=10", "optimizer.lr=3e-3", "logger=csv",
+            "callbacks.progress_bar=null", *overrides,
+        ))  # fmt: skip
+        runs[name] = folder
+    return runs

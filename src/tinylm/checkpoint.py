@@ -7,6 +7,9 @@ a file that asks for anything else (a function to call, a class to build) is ref
 any of it runs. Before that, the file's structure tells a file that is not a checkpoint at all,
 or one whose save was cut short, from a whole one: torch.save writes a zip archive, whose
 directory is at its end.
+
+A 🤗 transformers GPT-2 (a folder that save_pretrained wrote, or a hub id) loads the same way,
+through tinylm.interop.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 import torch
 
 from tinylm.errors import CheckpointError
+from tinylm.interop import require_transformers
+from tinylm.interop.sources import names_transformers_model
 from tinylm.model import GPT, GPTConfig
 from tinylm.tokenizers import Tokenizer, tokenizer_from_state
 
@@ -159,7 +164,17 @@ def tinylm_hparams(checkpoint: dict, path: Path) -> dict:
 def load_checkpoint(
     ckpt_path: str | Path | None, device: torch.device | str = "cpu"
 ) -> LoadedCheckpoint:
-    """The model (eval mode, on `device`) and tokenizer of a tinylm checkpoint or run folder."""
+    """The model (eval mode, on `device`) and tokenizer of a tinylm checkpoint or run folder, or
+    of a 🤗 transformers GPT-2 folder or hub id."""
+    if names_transformers_model(ckpt_path):
+        require_transformers()
+        from tinylm.interop.pretrained import load_transformers_model  # imports transformers
+
+        model, tokenizer = load_transformers_model(str(ckpt_path))
+        model = model.to(device).eval()
+        return LoadedCheckpoint(
+            Path(ckpt_path), model, tokenizer, global_step=None, data_config=None
+        )
     path = resolve_checkpoint_path(ckpt_path)
     checkpoint = read_checkpoint(path)
     hparams = tinylm_hparams(checkpoint, path)

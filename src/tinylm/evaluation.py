@@ -1,8 +1,8 @@
-"""A model's loss, perplexity and token accuracy on a split of a dataset.
+"""A model's loss, perplexity, token accuracy and bits per byte on a split of a dataset.
 
-The numbers are training's `val/loss`, `val/ppl` and `val/acc` for the same split: the same
-non-overlapping windows from the start of the split, in the same batches, the same number of
-them, and the loss weighted by tokens across batches.
+The numbers are training's `val/loss`, `val/ppl`, `val/acc` and `val/bpb` for the same split:
+the same non-overlapping windows from the start of the split, in the same batches, the same
+number of them, and the loss weighted by tokens across batches.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import itertools
 import math
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from tinylm.bits_per_byte import LN2, nats_and_bytes
 from tinylm.data import TokenDataModule
 from tinylm.data.windows import SequentialWindows
 from tinylm.model import GPT
@@ -28,14 +30,20 @@ def evaluate_model(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     limit_batches: int | None,
     device: torch.device,
+    token_byte_lengths: np.ndarray,
 ) -> dict:
-    """Mean next-token cross-entropy (nats per token), its exp, and the fraction of tokens that
-    are the model's most likely guess, over the first `limit_batches` batches (None: all)."""
-    loss_sum, correct, tokens, batches_seen = 0.0, 0, 0, 0
+    """Mean next-token cross-entropy (nats per token), its exp, the fraction of tokens that
+    are the model's most likely guess, and bits per byte (tinylm.bits_per_byte), over the first
+    `limit_batches` batches (None: all). `token_byte_lengths` is the tokenizer's."""
+    token_bytes = torch.as_tensor(token_byte_lengths, device=device)  # (V,)
+    loss_sum, text_nats, text_bytes, correct, tokens, batches_seen = 0.0, 0.0, 0, 0, 0, 0
     for x, y in itertools.islice(batches, limit_batches):
         x, y = x.to(device), y.to(device)  # (B, T) each
         logits = model(x)  # (B, T, V)
-        loss_sum += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+        token_losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+        loss_sum += token_losses.sum().item()
+        nats, n_bytes = nats_and_bytes(token_losses, y.flatten(), token_bytes)
+        text_nats, text_bytes = text_nats + nats.item(), text_bytes + n_bytes.item()
         correct += (logits.argmax(dim=-1) == y).sum().item()
         tokens += y.numel()
         batches_seen += 1
@@ -44,7 +52,9 @@ def evaluate_model(
         "loss": loss,
         "perplexity": math.exp(loss),
         "accuracy": correct / tokens,
+        "bpb": text_nats / (LN2 * text_bytes),
         "tokens": tokens,
+        "bytes": text_bytes,
         "batches": batches_seen,
     }
 

@@ -48,6 +48,7 @@ def test_the_eval_script_on_the_run_alone_reproduces_its_numbers_from_its_own_ca
     assert numbers["loss"] == pytest.approx(logged["val/loss"], rel=1e-5)
     assert numbers["perplexity"] == pytest.approx(logged["val/ppl"], rel=1e-5)
     assert numbers["accuracy"] == pytest.approx(logged["val/acc"], rel=1e-5)
+    assert numbers["bpb"] == pytest.approx(logged["val/bpb"], rel=1e-5)
     # Validation reads non-overlapping windows of 128 + 1 tokens from the start of the split.
     (meta,) = cache.glob("text-*/meta.json")
     val_tokens = json.loads(meta.read_text())["splits"]["val"]["tokens"]

@@ -1,5 +1,5 @@
-"""`python scripts/eval.py` (conf/eval.yaml): a checkpoint's loss, perplexity and token accuracy on
-a split of any data config."""
+"""`python scripts/eval.py` (conf/eval.yaml): a checkpoint's loss, perplexity, token accuracy and
+bits per byte on a split of any data config."""
 
 from __future__ import annotations
 
@@ -38,12 +38,17 @@ def evaluate(cfg: DictConfig) -> dict:
     log.info(f"Data: {datamodule.describe()}")
 
     metrics = evaluate_model(
-        loaded.model, split_batches(datamodule, cfg.split), cfg.limit_batches, device
+        loaded.model,
+        split_batches(datamodule, cfg.split),
+        cfg.limit_batches,
+        device,
+        loaded.tokenizer.token_byte_lengths(),
     )
     result = {"checkpoint": str(loaded.path), "split": cfg.split, **metrics}
     log.info(
         f"{cfg.split}: loss {metrics['loss']:.4f}, perplexity {metrics['perplexity']:.3f}, "
-        f"token accuracy {metrics['accuracy']:.4f} over {metrics['tokens']:,} tokens "
+        f"token accuracy {metrics['accuracy']:.4f}, bits per byte {metrics['bpb']:.4f} over "
+        f"{metrics['tokens']:,} tokens, {metrics['bytes']:,} bytes of text "
         f"({metrics['batches']} batches of up to {datamodule.batch_size} windows of "
         f"{datamodule.block_size})"
     )
@@ -71,8 +76,9 @@ def evaluation_data(cfg: DictConfig, loaded: LoadedCheckpoint) -> TokenDataModul
         log.info(f"Data: what {loaded.path.name} was trained on ({data['_target_']})")
     else:
         raise ConfigError(
-            f"{loaded.path} does not record the data it was trained on (an older checkpoint); "
-            "give the data on the command line, e.g. data=text data.path=<file>."
+            f"{loaded.path} does not record the data it was trained on (a 🤗 transformers model "
+            "or an older checkpoint); give the data on the command line, e.g. data=text "
+            "data.path=<file>."
         )
     data.pop("tokenizer", None)
     data.pop("block_size", None)

@@ -14,6 +14,7 @@ from tinylm.errors import ConfigError
 
 POS_ENCODINGS = ("learned", "sinusoidal")
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "manual")
+GELUS = ("exact", "tanh")
 VOCAB_MULTIPLE = 64  # matmuls on the LM head are fastest when its width is a multiple of 64
 
 
@@ -29,6 +30,9 @@ class GPTConfig:
     bias: bool = True  # biases in the Linear layers and LayerNorms
     pos_encoding: str = "learned"
     attention: str = "sdpa"
+    # The MLP's GELU: exact (erf), or GPT-2's tanh approximation. Exact by default because
+    # checkpoints written before this field existed were trained with it and must load unchanged.
+    gelu: str = "exact"
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_head != 0:
@@ -44,6 +48,8 @@ class GPTConfig:
                 f"model.attention must be one of {ATTENTION_IMPLEMENTATIONS}, "
                 f"not {self.attention!r}."
             )
+        if self.gelu not in GELUS:
+            raise ConfigError(f"model.gelu must be one of {GELUS}, not {self.gelu!r}.")
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "d_model", "d_ff"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be a positive integer.")

@@ -54,6 +54,13 @@ class Tokenizer(ABC):
         return [np.asarray(self.encode(text), dtype=np.int64) for text in texts]
 
     @abstractmethod
+    def token_byte_lengths(self) -> np.ndarray:
+        """(vocab_size,) int64: the UTF-8 bytes each token stands for, 0 for special tokens.
+
+        Summed over a sequence, these are the bytes of its text, which makes losses of different
+        tokenizers comparable as bits per byte (tinylm.bits_per_byte) without decoding text."""
+
+    @abstractmethod
     def state_dict(self) -> dict:
         """Everything needed to rebuild this tokenizer, as plain JSON-able values."""
 

@@ -1,4 +1,5 @@
-"""A byte-level BPE learned from the training text with 🤗 tokenizers.
+"""A byte-level BPE learned from the training text with 🤗 tokenizers (and any other 🤗 tokenizers
+tokenizer, such as one that comes with a 🤗 transformers model).
 
 Byte-level means every string can be encoded (there is no unknown token): text is first mapped
 to bytes, and merges are learned on top of the 256 byte symbols. A small vocabulary trained on
@@ -79,6 +80,23 @@ class BPETokenizer(Tokenizer):
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=False)
+
+    def token_byte_lengths(self) -> np.ndarray:
+        decoder = self.backend.decoder
+        byte_level = isinstance(decoder, decoders.ByteLevel)
+        if not byte_level and not isinstance(decoder, decoders.Fuse):
+            raise TokenizerError(
+                "Bits per byte need a byte-level or a character tokenizer; this 🤗 tokenizer "
+                f"decodes with {type(decoder).__name__}."
+            )
+        lengths = np.zeros(self.vocab_size, dtype=np.int64)
+        for token, token_id in self.backend.get_vocab(with_added_tokens=False).items():
+            # Byte-level tokens spell each byte as one character of a 256-character alphabet;
+            # the tokens a Fuse decoder joins are the text itself (an exported char vocabulary).
+            lengths[token_id] = len(token) if byte_level else len(token.encode("utf-8"))
+        for token_id, added in self.backend.get_added_tokens_decoder().items():
+            lengths[token_id] = 0 if added.special else len(added.content.encode("utf-8"))
+        return lengths
 
     def state_dict(self) -> dict:
         return {"kind": self.kind, "json": self.backend.to_str()}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 
+import numpy as np
+
 from tinylm.errors import TokenizerError
 from tinylm.tokenizers.base import EOS_TEXT, Tokenizer
 
@@ -66,6 +68,9 @@ class CharTokenizer(Tokenizer):
 
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(EOS_TEXT if i == 0 else self.chars[i - 1] for i in ids)
+
+    def token_byte_lengths(self) -> np.ndarray:
+        return np.array([0] + [len(c.encode("utf-8")) for c in self.chars], dtype=np.int64)
 
     def state_dict(self) -> dict:
         return {"kind": self.kind, "chars": "".join(self.chars)}

@@ -78,6 +78,18 @@ class TiktokenTokenizer(Tokenizer):
     def decode(self, ids: Sequence[int]) -> str:
         return self.encoding.decode(list(ids))
 
+    def token_byte_lengths(self) -> np.ndarray:
+        special = {self.encoding.encode_single_token(t) for t in self.encoding.special_tokens_set}
+        lengths = np.zeros(self.vocab_size, dtype=np.int64)
+        for token in range(self.vocab_size):
+            if token in special:
+                continue
+            try:
+                lengths[token] = len(self.encoding.decode_single_token_bytes(token))
+            except KeyError:  # an id no token has (cl100k_base skips a few); never produced
+                continue
+        return lengths
+
     def state_dict(self) -> dict:
         return {"kind": self.kind, "encoding": self.encoding_name}
 

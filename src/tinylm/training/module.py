@@ -11,7 +11,9 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.utilities import GradClipAlgorithmType
 from torchmetrics import MeanMetric
 
+from tinylm.bits_per_byte import BitsPerByte
 from tinylm.model import GPT, GPTConfig
+from tinylm.tokenizers import tokenizer_from_state
 from tinylm.training.compile import check_compile_setting, compile_model, should_compile
 from tinylm.training.logging_steps import at_logging_step
 from tinylm.training.optim import build_optimizer, build_scheduler
@@ -53,6 +55,7 @@ class GPTLightningModule(L.LightningModule):
         # Token-weighted means over a whole validation pass (synchronised across devices).
         self.val_loss = MeanMetric()
         self.val_acc = MeanMetric()
+        self.val_bpb = BitsPerByte(tokenizer_from_state(tokenizer_state).token_byte_lengths())
 
     def setup(self, stage: str) -> None:
         if should_compile(self.compile_setting, self.trainer.strategy.root_device):
@@ -87,7 +90,10 @@ class GPTLightningModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self.step_model(x)
-        self.val_loss.update(next_token_loss(logits, y), weight=y.numel())
+        # (B·T,): one loss per target, for the mean and for bits per byte
+        token_losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+        self.val_loss.update(token_losses.mean(), weight=y.numel())
+        self.val_bpb.update(token_losses, y.flatten())
         self.val_acc.update((logits.argmax(dim=-1) == y).float().mean(), weight=y.numel())
 
     def on_validation_epoch_end(self) -> None:
@@ -97,8 +103,10 @@ class GPTLightningModule(L.LightningModule):
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
         self.log("val/ppl", torch.exp(loss), sync_dist=True)
         self.log("val/acc", self.val_acc.compute(), sync_dist=True)
+        self.log("val/bpb", self.val_bpb.compute(), sync_dist=True)  # comparable across tokenizers
         self.val_loss.reset()
         self.val_acc.reset()
+        self.val_bpb.reset()
 
     def configure_optimizers(self):
         config = self.hparams.optimizer

@@ -29,11 +29,12 @@ from tinylm.training.hardware import (
     refuse_relaunch_inside_sweep,
     trainer_kwargs,
 )
+from tinylm.training.init_from import starting_point
 from tinylm.training.interrupts import StopOnSignal
 from tinylm.training.module import GPTLightningModule
 from tinylm.training.optim import check_optimizer_config
 from tinylm.training.wandb_logger import finish_wandb_run
-from tinylm.utils.hydra import instantiate_dict
+from tinylm.utils.hydra import command_line_overrides, instantiate_dict
 
 log = logging.getLogger(__name__)
 info = rank_zero_only(log.info)
@@ -59,10 +60,14 @@ def fit(cfg: DictConfig) -> TrainingResult:
     optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
     check_optimizer_config(optimizer)
     check_compile_setting(cfg.compile)
+    # init_from: the source's architecture (written into cfg.model), tokenizer and weights.
+    start = starting_point(cfg, command_line_overrides()) if cfg.get("init_from") else None
     shape = model_config(cfg.model, vocab_size=1).to_dict()
     if cfg.get("ckpt_path"):
         check_checkpoint_fits(cfg.ckpt_path, {k: v for k, v in shape.items() if k != "vocab_size"})
-    datamodule: TokenDataModule = instantiate(cfg.data, _convert_="all")
+    data_settings = start.data_settings() if start else {}
+    make_datamodule = instantiate(cfg.data, _partial_=True, _convert_="all")
+    datamodule: TokenDataModule = make_datamodule(**data_settings)
     trainer = build_trainer(cfg, output_dir)
     refuse_relaunch_inside_sweep(trainer)
     if datamodule.global_batch_size is not None:
@@ -73,14 +78,17 @@ def fit(cfg: DictConfig) -> TrainingResult:
     # every process may call it: one builds, under a lock, the others reuse it.
     datamodule.setup("fit")
     tokenizer = datamodule.tokenizer
+    vocab_size = start.vocab_size if start else tokenizer.vocab_size
     module = GPTLightningModule(
-        model_config=model_config(cfg.model, tokenizer.vocab_size).to_dict(),
+        model_config=model_config(cfg.model, vocab_size).to_dict(),
         optimizer=optimizer,
         tokenizer_state=tokenizer.state_dict(),
         data_fingerprint=datamodule.cache.key,
-        data_config=OmegaConf.to_container(cfg.data, resolve=True),
+        data_config=OmegaConf.to_container(cfg.data, resolve=True) | data_settings,
         compile=cfg.compile,
     )
+    if start:
+        start.copy_weights_into(module.model)
     if cfg.get("ckpt_path"):
         vocab_size = module.hparams.model_config["vocab_size"]
         check_checkpoint_fits(cfg.ckpt_path, {"vocab_size": vocab_size}, tokenizer)

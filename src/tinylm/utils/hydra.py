@@ -27,6 +27,12 @@ def instantiate_dict(group: DictConfig | None) -> dict[str, Any]:
     }
 
 
+def command_line_overrides() -> list[str]:
+    """The overrides this job was started with (`model=tiny`, `optimizer.lr=1e-3`, ...); none
+    when the config was composed without Hydra's app (tests)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def in_sweep() -> bool:
     """Whether this process runs a job of a Hydra multirun (a sweep, an Optuna search)."""
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
