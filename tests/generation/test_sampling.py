@@ -9,16 +9,23 @@ from tests.generation.helpers import tokens_of, trained
 from tinylm.errors import ConfigError
 from tinylm.generation import GenerationSettings
 from tinylm.generation.generate import encode_prompt
-from tinylm.generation.sampling import keep_top_k, keep_top_p
+from tinylm.generation.sampling import choose_next_tokens, keep_top_p
 
 INF = math.inf
 
 
-def test_top_k_keeps_the_k_largest_logits_of_each_row():
-    logits = torch.tensor([[1.0, 3.0, 2.0, 0.0], [0.0, -1.0, 5.0, 4.0]])
-    expected = torch.tensor([[-INF, 3.0, 2.0, -INF], [-INF, -INF, 5.0, 4.0]])
-    torch.testing.assert_close(keep_top_k(logits, 2), expected)
-    torch.testing.assert_close(keep_top_k(logits, 10), logits)  # k beyond the vocabulary
+def test_top_k_draws_among_the_k_largest_logits_of_each_row_in_proportion():
+    logits = torch.tensor([[1.0, 3.0, 2.0, 0.0], [0.0, -1.0, 5.0, 4.0]]).repeat(5000, 1)
+    generator = torch.Generator().manual_seed(0)
+    settings = GenerationSettings(strategy="sample", top_k=2)
+    drawn = choose_next_tokens(logits, settings, generator).view(5000, 2)  # (draws, rows)
+    first, second = drawn[:, 0], drawn[:, 1]
+    assert set(first.tolist()) == {1, 2} and set(second.tolist()) == {2, 3}
+    # softmax over the two kept logits: e^3 / (e^3 + e^2) = 0.731
+    assert (first == 1).float().mean().item() == pytest.approx(0.731, abs=0.02)
+    assert (second == 2).float().mean().item() == pytest.approx(0.731, abs=0.02)
+    beyond = GenerationSettings(strategy="sample", top_k=10)  # k beyond the vocabulary
+    assert set(choose_next_tokens(logits, beyond, generator).tolist()) == {0, 1, 2, 3}
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,6 @@ import torch
 from tinylm.generation.settings import GenerationSettings
 
 
-def keep_top_k(logits: torch.Tensor, k: int) -> torch.Tensor:
-    """Set every logit below the k-th largest of its row to -inf: (B, V) -> (B, V)."""
-    kth_largest = logits.topk(min(k, logits.size(-1)), dim=-1).values[:, -1:]  # (B, 1)
-    return logits.masked_fill(logits < kth_largest, float("-inf"))
-
-
 def keep_top_p(logits: torch.Tensor, p: float) -> torch.Tensor:
     """Nucleus filter: keep the most likely tokens until together they hold probability p,
     -inf elsewhere: (B, V) -> (B, V). The most likely token is always kept."""
@@ -38,9 +32,15 @@ def choose_next_tokens(
     if settings.strategy == "greedy" or settings.temperature == 0:
         return logits.argmax(dim=-1)
     logits = logits / settings.temperature
-    if settings.top_k is not None:
-        logits = keep_top_k(logits, settings.top_k)
+    candidates = None  # (B, K): the vocabulary ids of logits' columns, when K < V
+    if settings.top_k is not None and settings.top_k < logits.size(-1):
+        # Only the k most likely tokens take part in the draw: softmax and multinomial over k
+        # values, not V (over 4,096 tokens, multinomial alone took 0.14 ms of a 3 ms CPU step).
+        logits, candidates = logits.topk(settings.top_k, dim=-1)  # (B, K) each
     if settings.top_p < 1.0:
         logits = keep_top_p(logits, settings.top_p)
-    probs = logits.softmax(dim=-1)  # (B, V), zero where filtered out
-    return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
+    probs = logits.softmax(dim=-1)  # (B, K or V), zero where filtered out
+    choice = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+    if candidates is not None:
+        choice = candidates.gather(-1, choice)  # column -> vocabulary id
+    return choice.squeeze(-1)
