@@ -295,7 +295,8 @@ def whole_split_val_loss(result: dict, spec: dict, datamodule, device: str) -> f
         model = load_checkpoint(result["weights"], device).model
     windows = SequentialWindows(datamodule.cache.tokens("val"), datamodule.block_size)
     batches = DataLoader(windows, batch_size=datamodule.batch_size)
-    return evaluate_model(model, batches, None, torch.device(device))["loss"]
+    byte_lengths = datamodule.tokenizer.token_byte_lengths()
+    return evaluate_model(model, batches, None, torch.device(device), byte_lengths)["loss"]
 
 
 def model_flops_utilisation(

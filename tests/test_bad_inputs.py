@@ -61,6 +61,9 @@ CASES = [
          "optimizer.lr"),
     Case("resume= of a folder that is not a run", "train", ("resume={bad}",), "resume="),
     Case("a new run into a folder that holds one", "train", ("hydra.run.dir={run}",), "resume="),
+    Case("init_from contradicted by the command line", "train",
+         ("init_from={run}", "model.n_layer=5"), "model.n_layer"),
+    Case("init_from a folder that holds no model", "train", ("init_from={bad}/empty",), "empty"),
     # eval
     Case("eval: a checkpoint that is not there", "eval", ("ckpt_path={bad}/missing.ckpt",),
          "missing.ckpt"),
@@ -84,6 +87,12 @@ CASES = [
          "data.variant"),
     Case("prepare_data: a BPE smaller than its bytes", "prepare_data",
          ("data=text", "data.path={text}", "tokenizer.vocab_size=100"), "tokenizer.vocab_size"),
+    # export
+    Case("export: no output folder given", "export", ("ckpt_path={run}",), "output_dir"),
+    Case("export: into a folder that holds files", "export",
+         ("ckpt_path={run}", "output_dir={run}"), "output_dir"),
+    Case("export: a checkpoint that is not there", "export",
+         ("ckpt_path={bad}/missing.ckpt", "output_dir={bad}/exported"), "missing.ckpt"),
     # compare
     Case("compare: a folder that is not there", "compare", ("runs={bad}/missing",), "missing"),
     Case("compare: no runs given", "compare", (), "runs"),
@@ -135,7 +144,13 @@ def outcomes(trained_run, tmp_path_factory):
 
 def test_there_are_at_least_twenty_cases_across_the_scripts():
     assert len(CASES) >= 20
-    assert {case.script for case in CASES} >= {"train", "eval", "generate", "prepare_data"}
+    assert {case.script for case in CASES} >= {
+        "train",
+        "eval",
+        "generate",
+        "prepare_data",
+        "export",
+    }
 
 
 @pytest.mark.slow

@@ -1,11 +1,11 @@
 """Heat maps of attention weights: which maps, which labels, and a PNG written whole."""
 
-from pathlib import Path
+import errno
 
 import pytest
 import torch
 
-from tinylm.errors import ConfigError
+from tinylm.errors import ConfigError, WriteError
 from tinylm.inspection import draw_attention, save_figure, token_labels
 from tinylm.tokenizers import CharTokenizer
 
@@ -74,15 +74,12 @@ def test_the_png_replaces_an_earlier_one_only_when_complete(tmp_path):
     first = path.read_bytes()
     assert first.startswith(b"\x89PNG\r\n\x1a\n")
 
-    class DiskFull(OSError):
-        pass
-
     def fail(target, **kwargs):
-        Path(target).write_bytes(first[:100])  # half a PNG, then the disk is full
-        raise DiskFull("no space left")
+        target.write(first[:100])  # half a PNG, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     figure.savefig = fail
-    with pytest.raises(DiskFull):
+    with pytest.raises(WriteError, match="No space left on device while saving .*output_file"):
         save_figure(figure, path)
     assert path.read_bytes() == first
     assert [p.name for p in path.parent.iterdir()] == ["attention.png"]

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, ListConfig
 
 from tinylm.errors import ConfigError
 from tinylm.experiments.compare import compare as compare_runs
+from tinylm.utils.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def compare(cfg: DictConfig) -> str:
     folders = [str(run) for run in runs] if isinstance(runs, ListConfig) else [str(runs)]
     output = Path(cfg.output)
     table = compare_runs(folders, output)
-    output.with_suffix(".md").write_text(table + "\n")
+    write_atomically(output.with_suffix(".md"), table + "\n", folder_key="output")
     print(table)
     log.info(f"Validation loss curves: {output}")
     return table

@@ -16,6 +16,7 @@ from tinylm.errors import ConfigError
 from tinylm.evaluation import SPLITS, evaluate_model, split_batches
 from tinylm.tokenizers import saved_tokenizer_spec
 from tinylm.utils.device import resolve_device
+from tinylm.utils.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ def evaluate(cfg: DictConfig) -> dict:
     )
     if cfg.get("output_file"):
         path = Path(cfg.output_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        write_atomically(path, json.dumps(result, indent=2) + "\n", folder_key="output_file")
         log.info(f"Wrote {path}")
     return result
 

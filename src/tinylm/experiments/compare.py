@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 
 from tinylm.errors import TinyLMError
 from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides
+from tinylm.utils.files import atomic_write
 
 METRICS = Path("csv") / "metrics.csv"
 HEADER = ["run", "best val/loss", "at step", "final val/loss", "folder"]
@@ -78,8 +79,8 @@ def compare(folders: list[str], output: Path) -> str:
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=120)
+    with atomic_write(output, "wb", folder_key="output") as handle:
+        figure.savefig(handle, dpi=120, format="png")
 
     rows = []
     for run, label in zip(runs, labels, strict=True):

@@ -8,7 +8,6 @@ they fit.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -18,6 +17,7 @@ from matplotlib.figure import Figure
 from tinylm.checkpoint import LoadedCheckpoint
 from tinylm.errors import ConfigError
 from tinylm.tokenizers import Tokenizer
+from tinylm.utils.files import atomic_write
 
 GRID_INCHES = 16.0  # the larger side of a grid of maps, at most
 MIN_LABEL_POINTS = 6.0  # smallest readable tick label; tokens are left out below it
@@ -109,13 +109,8 @@ def draw_attention(
 
 
 def save_figure(figure: Figure, path: Path) -> Path:
-    """Write `figure` as a PNG at `path`, through a temporary name: a crash never leaves half
-    a file under the real name, and an earlier file stays whole until the new one is done."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        figure.savefig(partial, dpi=110, format="png")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)  # only left when writing failed
+    """Write `figure` as a PNG at `path`, atomically: a crash never leaves half a file under the
+    real name, and an earlier file stays whole until the new one is done."""
+    with atomic_write(path, "wb", folder_key="output_file") as handle:
+        figure.savefig(handle, dpi=110, format="png")
     return path

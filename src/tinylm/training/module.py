@@ -123,9 +123,9 @@ class GPTLightningModule(L.LightningModule):
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,
                                     gradient_clip_algorithm=None) -> None:  # fmt: skip
-        # Lightning's mixed precision refuses to clip for a fused optimizer, for fear of clipping
-        # fp16 gradients that are still scaled. bf16-mixed has no scaler (nor, then, a fused
-        # optimizer under one, see configure_optimizers): its gradients are the true ones.
+        # Lightning's mixed precision refuses to clip for a fused optimizer, lest it clip fp16
+        # gradients still multiplied by the gradient scaler. bf16-mixed has no scaler: its
+        # gradients are the true ones, clipped here. (Under 16-mixed AdamW is not fused.)
         plugin = self.trainer.precision_plugin
         if gradient_clip_val and isinstance(plugin, MixedPrecision) and plugin.scaler is None:
             if gradient_clip_algorithm == GradClipAlgorithmType.VALUE:
