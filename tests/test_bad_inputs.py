@@ -51,6 +51,8 @@ CASES = [
          ("ckpt_path={bad}/missing.ckpt",), "missing.ckpt"),
     Case("resuming from a file of random bytes", "train", ("ckpt_path={bad}/random.ckpt",),
          "random.ckpt"),
+    Case("resuming from a run folder given as ckpt_path", "train", ("ckpt_path={run}",),
+         "ckpt_path"),
     Case("resuming from a truncated checkpoint", "train", ("ckpt_path={bad}/truncated.ckpt",),
          "truncated.ckpt"),
     Case("resuming a checkpoint of another model size", "train",

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from tinylm.checkpoint import load_checkpoint, resolve_checkpoint_path
+from tinylm.checkpoint import check_checkpoint_fits, load_checkpoint, resolve_checkpoint_path
 from tinylm.errors import CheckpointError
 from tinylm.model import GPT, GPTConfig
 
@@ -132,3 +132,17 @@ def test_weights_that_do_not_fit_the_config_are_refused(trained_run, tmp_path):
     torch.save(checkpoint, path)
     with pytest.raises(CheckpointError, match="weights do not match the model config"):
         load_checkpoint(path)
+
+
+def test_a_checkpoint_from_before_a_model_setting_existed_still_fits(trained_run, tmp_path):
+    # Checkpoints written before model.gelu existed lack it: they were trained with the default.
+    path = tmp_path / "older.ckpt"
+    shutil.copy(trained_run / "run" / "checkpoints" / "last.ckpt", path)
+    checkpoint = torch.load(path, weights_only=True)
+    del checkpoint["hyper_parameters"]["model_config"]["gelu"]
+    torch.save(checkpoint, path)
+    config = load_checkpoint(path).model.config.to_dict()
+    # dropout and the attention implementation are the run's to change; the weights do not fix them
+    check_checkpoint_fits(path, {**config, "dropout": 0.3, "attention": "manual"})
+    with pytest.raises(CheckpointError, match="the checkpoint has gelu exact, this run tanh"):
+        check_checkpoint_fits(path, {**config, "gelu": "tanh"})

@@ -27,6 +27,7 @@ from tinylm.errors import CheckpointError
 from tinylm.interop import require_transformers
 from tinylm.interop.sources import names_transformers_model
 from tinylm.model import GPT, GPTConfig
+from tinylm.model.config import ARCHITECTURE
 from tinylm.tokenizers import Tokenizer, tokenizer_from_state
 
 log = logging.getLogger(__name__)
@@ -221,9 +222,11 @@ def check_checkpoint_fits(
     """
     path = resolve_checkpoint_path(path)
     hparams = tinylm_hparams(read_checkpoint(path), path)
+    # Through GPTConfig, a setting older checkpoints lack takes the default they were trained with.
+    checkpoint_config = GPTConfig(**hparams["model_config"]).to_dict()
     for key, value in model_config.items():
-        theirs = hparams["model_config"].get(key)
-        if theirs != value:
+        theirs = checkpoint_config[key]
+        if key in (*ARCHITECTURE, "vocab_size") and theirs != value:
             raise CheckpointError(
                 f"{path} is of another model: the checkpoint has {key} {theirs}, this run "
                 f"{value}; resume with the model settings it was trained with."

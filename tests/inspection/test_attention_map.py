@@ -7,6 +7,7 @@ import torch
 
 from tinylm.errors import ConfigError, WriteError
 from tinylm.inspection import draw_attention, save_figure, token_labels
+from tinylm.inspection.attention_map import selected_maps
 from tinylm.tokenizers import CharTokenizer
 
 
@@ -83,3 +84,9 @@ def test_the_png_replaces_an_earlier_one_only_when_complete(tmp_path):
         save_figure(figure, path)
     assert path.read_bytes() == first
     assert [p.name for p in path.parent.iterdir()] == ["attention.png"]
+
+
+@pytest.mark.parametrize("layer", ["abc", True, 1.5, -1, 2])
+def test_a_layer_that_is_not_one_of_the_models_is_one_sentence(layer):
+    with pytest.raises(ConfigError, match="layer must be between 0 and 1"):
+        selected_maps(n_layer=2, n_head=4, layer=layer, head=None)

@@ -1,6 +1,8 @@
 """init_from: a round trip tinylm -> 🤗 export -> init_from keeps every weight, and command-line
 settings that contradict the source are named."""
 
+import shutil
+
 import pytest
 import torch
 
@@ -8,6 +10,7 @@ from tests.conftest import compose_train
 from tinylm.checkpoint import load_checkpoint
 from tinylm.interop.export import export_to_transformers
 from tinylm.model import GPT, GPTConfig
+from tinylm.training import fit
 from tinylm.training.init_from import contradictions, starting_point
 
 
@@ -83,3 +86,20 @@ def test_only_command_line_settings_that_contradict_the_source_are_named(tmp_pat
     assert contradictions(["tokenizer=gpt2"], cfg, architecture, bpe) == [
         "tokenizer.kind=tiktoken where the source has bpe"
     ]
+
+
+@pytest.mark.slow
+def test_a_fine_tuning_run_continues_from_its_checkpoint_without_its_source(trained_run, tmp_path):
+    source = tmp_path / "source"
+    shutil.copytree(trained_run / "run", source)
+    settings = ("data=text", f"data.path={trained_run / 'stories.txt'}", f"init_from={source}",
+                "logger=csv", "trainer.val_check_interval=5", "trainer.limit_val_batches=1",
+                "callbacks.generation_samples=null", "callbacks.progress_bar=null")  # fmt: skip
+    fit(compose_train(tmp_path / "tuned", *settings, "trainer.max_steps=10"))
+    shutil.rmtree(source)  # moved, deleted or offline since: the run's checkpoint is enough
+
+    last = tmp_path / "tuned" / "run" / "checkpoints" / "last.ckpt"
+    resumed = fit(compose_train(tmp_path / "resumed", *settings, "trainer.max_steps=15",
+                                f"ckpt_path={last}"))  # fmt: skip
+    assert resumed.steps == 15
+    assert load_checkpoint(tmp_path / "resumed" / "run").model.config.n_layer == 2  # the source's

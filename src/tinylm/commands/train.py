@@ -32,7 +32,7 @@ from tinylm.experiments.run_results import (
     write_result,
 )
 from tinylm.training import fit
-from tinylm.utils.hydra import in_sweep
+from tinylm.utils.hydra import command_line_overrides, in_sweep
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def train(cfg: DictConfig) -> float | None:
     """Train as `cfg` says — or continue the run cfg.resume names, in its folder; return the best
     val/loss (what sweepers minimise), or None for a failed job of a sweep."""
     started = time.perf_counter()
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    overrides = command_line_overrides()
     earlier_seconds = 0.0  # spent by a resumed run's earlier segments
     if cfg.get("resume"):
         if in_sweep():

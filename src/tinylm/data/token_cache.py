@@ -32,7 +32,8 @@ from tinylm.tokenizers import Tokenizer, tokenizer_from_state
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FORMAT_VERSION = 1
+# 2: text files lose the blank lines around each document (data.text_files.documents_from_lines)
+FORMAT_VERSION = 2
 UINT16_LIMIT = 65_535
 BATCH_CHARS = 8 << 20  # text handed to the tokenizer at once: big enough to keep every core busy
 

@@ -40,7 +40,8 @@ def selected_maps(
     """The layers and heads to draw: all, or the one that `layer` / `head` names (0-based, as
     the modules are numbered: blocks.0 is the first layer)."""
     for name, value, count in (("layer", layer, n_layer), ("head", head, n_head)):
-        if value is not None and not 0 <= value < count:
+        whole_number = isinstance(value, int) and not isinstance(value, bool)
+        if value is not None and not (whole_number and 0 <= value < count):
             raise ConfigError(
                 f"{name} must be between 0 and {count - 1} (the model has {count} "
                 f"{name}s, counted from 0), not {value}."

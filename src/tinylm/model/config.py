@@ -18,6 +18,13 @@ GELUS = ("exact", "tanh")
 VOCAB_MULTIPLE = 64  # matmuls on the LM head are fastest when its width is a multiple of 64
 
 
+# The settings a model's weights fix. Dropout and the attention implementation do not: a run
+# may change them and keep the weights.
+ARCHITECTURE = (
+    "block_size", "n_layer", "n_head", "d_model", "d_ff", "bias", "pos_encoding", "gelu",
+)  # fmt: skip
+
+
 @dataclass
 class GPTConfig:
     vocab_size: int

@@ -6,6 +6,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from tinylm.errors import DivergenceError
+from tinylm.training.logging_steps import at_logging_step
 
 NO_STEP = torch.iinfo(torch.int64).max  # "no non-finite loss yet"
 
@@ -39,8 +40,7 @@ class StopWhenDiverged(Callback):
             self.first_nonfinite_step = torch.full((), NO_STEP, device=loss.device)
         this_step = torch.where(torch.isfinite(loss), NO_STEP, step)
         self.first_nonfinite_step = torch.minimum(self.first_nonfinite_step, this_step)
-        every = trainer.log_every_n_steps
-        if stepped and (trainer.should_stop or (every > 0 and trainer.global_step % every == 0)):
+        if at_logging_step(trainer, batch_idx) or (stepped and trainer.should_stop):
             self.check_training_loss(trainer, pl_module)
 
     def on_validation_end(self, trainer, pl_module) -> None:

@@ -18,27 +18,15 @@ from omegaconf import DictConfig, open_dict
 from tinylm.checkpoint import load_checkpoint
 from tinylm.errors import ConfigError
 from tinylm.model import GPT
+from tinylm.model.config import ARCHITECTURE
 from tinylm.tokenizers import Tokenizer, saved_tokenizer_spec
 from tinylm.tokenizers.tiktoken_tokenizer import TiktokenTokenizer
 
 log = logging.getLogger(__name__)
 
-# The model settings that a model's weights fix.
-ARCHITECTURE = (
-    "block_size",
-    "n_layer",
-    "n_head",
-    "d_model",
-    "d_ff",
-    "bias",
-    "pos_encoding",
-    "gelu",
-)
-
 
 @dataclass
 class StartingPoint:
-    source: str
     model: GPT
     tokenizer: Tokenizer
 
@@ -59,7 +47,10 @@ def starting_point(cfg: DictConfig, command_line: list[str]) -> StartingPoint:
     architecture into cfg.model, so that everything reading the config (the data's context
     length, the logged hyper-parameters) sees the model that trains."""
     source = str(cfg.init_from)
-    loaded = load_checkpoint(source)
+    # A run that continues from a checkpoint of its own (resume=, ckpt_path=) takes the same
+    # architecture and tokenizer from that checkpoint, whose weights replace the source's: the
+    # source is not read again, and may since have been moved or be offline.
+    loaded = load_checkpoint(cfg.get("ckpt_path") or source)
     architecture = {name: getattr(loaded.model.config, name) for name in ARCHITECTURE}
     found = contradictions(command_line, cfg, architecture, tokenizer_settings(loaded.tokenizer))
     if found:
@@ -70,7 +61,7 @@ def starting_point(cfg: DictConfig, command_line: list[str]) -> StartingPoint:
     with open_dict(cfg.model):
         cfg.model.update(architecture)
     log.info(f"Starting from the weights of {loaded.describe()}")
-    return StartingPoint(source, loaded.model, loaded.tokenizer)
+    return StartingPoint(loaded.model, loaded.tokenizer)
 
 
 def tokenizer_settings(tokenizer: Tokenizer) -> dict:

@@ -15,6 +15,8 @@ from types import FrameType
 
 from lightning.pytorch.callbacks import Callback
 
+from tinylm.training.logging_steps import at_logging_step
+
 log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -39,16 +41,15 @@ class StopOnSignal(Callback):
         )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        optimizer_stepped = (batch_idx + 1) % trainer.accumulate_grad_batches == 0
-        if not optimizer_stepped:
-            return
         requested = self.requested is not None
         if trainer.world_size > 1:
             # Every process must stop after the same step. Asking the others costs a collective,
             # so it is done at the logging steps only.
-            if trainer.global_step % trainer.log_every_n_steps:
+            if not at_logging_step(trainer, batch_idx):
                 return
             requested = trainer.strategy.reduce_boolean_decision(requested, all=False)
+        elif (batch_idx + 1) % trainer.accumulate_grad_batches:
+            return  # within an accumulated step: stop after the optimizer step
         if requested:
             trainer.should_stop = True
 

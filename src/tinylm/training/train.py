@@ -60,6 +60,12 @@ def fit(cfg: DictConfig) -> TrainingResult:
     optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
     check_optimizer_config(optimizer)
     check_compile_setting(cfg.compile)
+    if cfg.get("ckpt_path") and Path(cfg.ckpt_path).is_dir():
+        raise ConfigError(
+            f"ckpt_path={cfg.ckpt_path} is a folder; training starts from a checkpoint file, "
+            f"e.g. ckpt_path={Path(cfg.ckpt_path) / 'checkpoints' / 'last.ckpt'}, and "
+            f"resume={cfg.ckpt_path} continues a run in its own folder."
+        )
     # init_from: the source's architecture (written into cfg.model), tokenizer and weights.
     start = starting_point(cfg, command_line_overrides()) if cfg.get("init_from") else None
     shape = model_config(cfg.model, vocab_size=1).to_dict()
