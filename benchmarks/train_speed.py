@@ -160,12 +160,12 @@ def run_loop(spec: dict, clock_path: str, compiled: bool) -> None:
 # The benchmark: compose the recipe, prepare its data once, run the variants, summarise.
 
 
-def compose_recipe(args: argparse.Namespace, data_overrides: list[str], workdir: Path):
+def compose_recipe(overrides: list[str], workdir: Path):
+    """conf/train.yaml with the recipe's overrides, as scripts/train.py composes it."""
     from hydra import compose, initialize_config_dir
 
-    overrides = [*recipe_overrides(args, data_overrides), f"paths.output_dir={workdir}"]
     with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=overrides), overrides
+        return compose("train", overrides=[*overrides, f"paths.output_dir={workdir}"])
 
 
 def recipe_overrides(args: argparse.Namespace, data_overrides: list[str]) -> list[str]:
@@ -401,8 +401,8 @@ def main() -> None:
     else:
         text = args.text.resolve()
     data_overrides = ["data=text", "tokenizer=char", f"data.path={text}"]
-    cfg, _ = compose_recipe(args, data_overrides, args.workdir)
     overrides = recipe_overrides(args, data_overrides)
+    cfg = compose_recipe(overrides, args.workdir)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")  # the cache every run reads, built before any is timed
 

@@ -165,13 +165,10 @@ def load_or_build(
     `build(folder)` writes one `<split>.bin` per split into `folder` and returns the tokenizer it
     used and its counts, e.g. {"documents": 120, "splits": {"train": {"tokens": 9000}, ...}}.
     """
-    existing = open_complete(cache_dir, name, fingerprint)
-    if existing is not None:
-        return existing
-    cache_dir = Path(cache_dir).expanduser()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = {"format_version": FORMAT_VERSION, **fingerprint}
-    folder = cache_dir / f"{name}-{fingerprint_key(fingerprint)}"
+    folder, fingerprint = cache_folder(cache_dir, name, fingerprint)
+    if is_complete(folder, fingerprint):
+        return TokenizedCache.open(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
 
     with FileLock(str(folder) + ".lock"):
         if is_complete(folder, fingerprint):  # built by another process while we waited
@@ -203,9 +200,14 @@ def load_or_build(
 
 def open_complete(cache_dir: str | Path, name: str, fingerprint: dict) -> TokenizedCache | None:
     """The complete cache for `fingerprint`, or None when there is none (nothing is built)."""
-    fingerprint = {"format_version": FORMAT_VERSION, **fingerprint}
-    folder = Path(cache_dir).expanduser() / f"{name}-{fingerprint_key(fingerprint)}"
+    folder, fingerprint = cache_folder(cache_dir, name, fingerprint)
     return TokenizedCache.open(folder) if is_complete(folder, fingerprint) else None
+
+
+def cache_folder(cache_dir: str | Path, name: str, fingerprint: dict) -> tuple[Path, dict]:
+    """The folder of the cache for `fingerprint`, and the whole fingerprint it records."""
+    fingerprint = {"format_version": FORMAT_VERSION, **fingerprint}
+    return Path(cache_dir).expanduser() / f"{name}-{fingerprint_key(fingerprint)}", fingerprint
 
 
 def is_complete(folder: Path, fingerprint: dict) -> bool:
