@@ -173,3 +173,31 @@ def trained_runs(tmp_path_factory) -> dict[str, Path]:
         ))  # fmt: skip
         runs[name] = folder
     return runs
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A mount point for a tmpfs that the test sizes: `mount(bytes)` mounts it (or skips the
+    test where mounting is not permitted, as on most machines and CI containers), and
+    `mount.read_only()` makes the mounted one read-only (as root, chmod would not)."""
+    mount_point = tmp_path / "small_disk"
+    mount_point.mkdir()
+    mounted = []
+
+    def mount(size_bytes: int):
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(mount_point)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+        mounted.append(mount_point)
+        return mount_point
+
+    def read_only():
+        subprocess.run(["mount", "-o", "remount,ro", str(mount_point)], check=True)
+
+    mount.read_only = read_only
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "--lazy", str(point)], check=True)  # files may be mapped still

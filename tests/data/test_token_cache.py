@@ -9,7 +9,7 @@ import pytest
 
 from tinylm.data import TextDataModule
 from tinylm.data.token_cache import TokenWriter, load_or_build, token_dtype
-from tinylm.errors import TokenizerError
+from tinylm.errors import TokenizerError, WriteError
 from tinylm.tokenizers import CharTokenizer, saved_tokenizer_spec
 
 FORK = multiprocessing.get_context("fork")
@@ -187,3 +187,109 @@ def test_a_saved_tokenizer_encodes_new_data_with_its_own_ids(tmp_path, story_fil
     with pytest.raises(TokenizerError, match="never saw"):
         text_datamodule(unseen, tmp_path / "cache",
                         tokenizer=saved_tokenizer_spec(trained.tokenizer)).setup()  # fmt: skip
+
+
+def damage_train_bin_truncated(folder: Path) -> None:
+    path = folder / "train.bin"
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def damage_train_bin_overwritten(folder: Path) -> None:
+    path = folder / "train.bin"
+    path.write_bytes(bytes(path.stat().st_size))  # the same size, other bytes
+
+
+def damage_val_bin_deleted(folder: Path) -> None:
+    (folder / "val.bin").unlink()
+
+
+def damage_tokenizer_edited(folder: Path) -> None:
+    path = folder / "tokenizer.json"
+    state = json.loads(path.read_text())
+    state["chars"] = state["chars"][::-1]  # the same characters, other ids
+    path.write_text(json.dumps(state))
+
+
+DAMAGES = {
+    "train.bin truncated": (damage_train_bin_truncated, "holds a train.bin of 100 bytes where"),
+    "train.bin overwritten": (damage_train_bin_overwritten, "a train.bin that changed"),
+    "val.bin deleted": (damage_val_bin_deleted, "lacks its val.bin"),
+    "tokenizer.json edited": (damage_tokenizer_edited, "a tokenizer.json that changed"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
+def test_a_cache_changed_since_it_was_written_is_rebuilt_not_read(
+    tmp_path, story_file, damage, caplog
+):
+    first = text_datamodule(story_file, tmp_path / "cache")
+    first.setup()
+    tokens = {split: first.cache.tokens(split).tolist() for split in ("train", "val")}
+    state = first.tokenizer.state_dict()
+    damage_files, said = DAMAGES[damage]
+    damage_files(first.cache.folder)
+
+    second = text_datamodule(story_file, tmp_path / "cache")
+    second.setup()
+    assert f"The tokenized cache {first.cache.folder} " in caplog.text and said in caplog.text
+    assert second.cache.folder == first.cache.folder
+    assert {split: second.cache.tokens(split).tolist() for split in tokens} == tokens
+    assert second.tokenizer.state_dict() == state
+
+
+def test_a_cache_without_recorded_files_is_rebuilt(tmp_path, story_file, caplog):
+    first = text_datamodule(story_file, tmp_path / "cache")
+    first.setup()
+    meta_path = first.cache.folder / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["files"]  # as tinylm wrote caches before they were verified
+    meta_path.write_text(json.dumps(meta))
+    text_datamodule(story_file, tmp_path / "cache").setup()
+    assert "whose meta.json records no file sizes: tokenizing again" in caplog.text
+    assert "files" in json.loads(meta_path.read_text())
+
+
+def test_a_changed_cache_on_a_read_only_disk_is_one_sentence_and_stays_as_it_was(
+    tmp_path, story_file, small_filesystem
+):
+    disk = small_filesystem(16 << 20)
+    first = text_datamodule(story_file, disk / "cache")
+    first.setup()
+    damage_train_bin_truncated(first.cache.folder)
+    before = {p.name: p.read_bytes() for p in first.cache.folder.iterdir()}
+    small_filesystem.read_only()
+    with pytest.raises(WriteError) as error:
+        text_datamodule(story_file, disk / "cache").setup()
+    assert str(error.value).startswith("Read-only file system while saving ")
+    assert str(error.value).endswith(": make it writable or point paths.cache_dir elsewhere.")
+    assert {p.name: p.read_bytes() for p in first.cache.folder.iterdir()} == before
+
+
+def test_a_full_disk_while_tokenizing_is_one_sentence_and_leaves_no_partial_cache(
+    tmp_path, small_filesystem
+):
+    disk = small_filesystem(256 << 10)
+    small = tmp_path / "small.txt"
+    small.write_text("a small story. " * 100)
+    earlier = text_datamodule(small, disk / "cache")
+    earlier.setup()
+    before = {p.name: p.read_bytes() for p in earlier.cache.folder.iterdir()}
+    large = tmp_path / "large.txt"  # 300,000 characters: 600 KB of uint16 ids
+    large.write_text("a larger story about a cat. " * 11_000)
+    with pytest.raises(WriteError) as error:
+        text_datamodule(large, disk / "cache").setup()
+    assert str(error.value).startswith(f"No space left on device while saving {disk / 'cache'}")
+    assert str(error.value).endswith(": free space or point paths.cache_dir elsewhere.")
+    assert [p.name for p in (disk / "cache").iterdir() if not p.name.endswith(".lock")] == [
+        earlier.cache.folder.name
+    ]
+    assert {p.name: p.read_bytes() for p in earlier.cache.folder.iterdir()} == before
+
+
+def test_a_cache_dir_that_is_a_file_is_one_sentence(tmp_path, story_file):
+    blocker = tmp_path / "cache"
+    blocker.write_text("not a folder")
+    with pytest.raises(WriteError) as error:
+        text_datamodule(story_file, blocker / "nested").setup()
+    assert str(error.value).startswith(f"{blocker} is a file where a folder should be")
+    assert blocker.read_text() == "not a folder"

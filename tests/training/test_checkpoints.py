@@ -166,29 +166,6 @@ def test_a_disk_full_during_a_save_keeps_the_previous_checkpoints_and_the_run_re
         torch.testing.assert_close(resumed["state_dict"][name], tensor, rtol=0, atol=0, msg=name)
 
 
-@pytest.fixture
-def small_filesystem(tmp_path):
-    """A mount point for a tmpfs that the test sizes: `mount(bytes)` mounts it (or skips the
-    test where mounting is not permitted, as on most machines and CI containers)."""
-    mount_point = tmp_path / "small_disk"
-    mount_point.mkdir()
-    mounted = []
-
-    def mount(size_bytes: int):
-        result = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(mount_point)],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if result.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-        mounted.append(mount_point)
-        return mount_point
-
-    yield mount
-    for point in mounted:
-        subprocess.run(["umount", str(point)], check=True)
-
-
 def test_a_real_full_disk_keeps_last_ckpt_and_the_run_resumes_from_it(
     tmp_path, story_file, trained_run, small_filesystem
 ):

@@ -21,7 +21,9 @@ from omegaconf import DictConfig
 
 from tinylm.errors import TinyLMError
 from tinylm.experiments.run_folders import register_resolvers
-from tinylm.utils.hydra import check_override_types
+from tinylm.experiments.run_results import record_failed_job
+from tinylm.training.interrupts import Interrupted, signals_stop_at_once
+from tinylm.utils.hydra import check_override_types, in_sweep
 
 log = logging.getLogger(__name__)
 Result = TypeVar("Result")
@@ -32,24 +34,35 @@ Result = TypeVar("Result")
 register_resolvers()
 
 
-def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result:
+def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result | None:
     """Run `command` on `cfg`: the one place where a mistake of the user's becomes one sentence.
 
     Every check of user input raises a TinyLMError (bad config, data, checkpoint, prompt) that
     says what was wrong and what to do; here it becomes `error: <message>` on stderr and exit
     status 1 instead of a traceback. Anything else is a bug and keeps its traceback. A value of
     the wrong kind for a key is checked first, for every command alike.
+
+    In a sweep, a job whose settings are refused fails alone: its error goes to its log and its
+    result.json, and the sweep goes on with the next job. Ctrl-C or SIGTERM stop the command at
+    once (training stops after its step instead), with exit status 130 or 143.
     """
-    try:
-        check_override_types(cfg)
-        return command(cfg)
-    except Exception as error:
-        user_error = find_user_error(error)
-        if user_error is None:
-            raise
-        log.debug("user error", exc_info=True)
-        print(f"error: {user_error}", file=sys.stderr)
-        raise SystemExit(1) from None
+    with signals_stop_at_once():
+        try:
+            check_override_types(cfg)
+            return command(cfg)
+        except Interrupted as interrupted:
+            print(f"{interrupted}; nothing was left half-written.", file=sys.stderr)
+            raise SystemExit(interrupted.exit_status) from None
+        except Exception as error:
+            user_error = find_user_error(error)
+            if user_error is None:
+                raise
+            log.debug("user error", exc_info=True)
+            if in_sweep():
+                record_failed_job(cfg.paths.output_dir, str(user_error))
+                return None
+            print(f"error: {user_error}", file=sys.stderr)
+            raise SystemExit(1) from None
 
 
 def find_user_error(error: BaseException | None) -> TinyLMError | None:

@@ -15,23 +15,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from tinylm.commands import find_user_error
 from tinylm.errors import ConfigError, DivergenceError, WriteError
 from tinylm.experiments.resume import resumed_config, run_overrides
-from tinylm.experiments.run_folders import holds_a_run
+from tinylm.experiments.run_folders import LAST_CHECKPOINT, holds_a_run
 from tinylm.experiments.run_results import (
     COMPLETED,
     DIVERGED,
     FAILED,
     INTERRUPTED,
     finite_or_none,
+    job_record,
     read_result,
     write_result,
 )
 from tinylm.training import fit
+from tinylm.training.interrupts import Interrupted
 from tinylm.utils.hydra import command_line_overrides, in_sweep
 
 log = logging.getLogger(__name__)
@@ -54,22 +55,23 @@ def train(cfg: DictConfig) -> float | None:
             f"{cfg.paths.output_dir} holds a run already; continue it with "
             f"resume={cfg.paths.output_dir}, or leave hydra.run.dir out to train in a new folder."
         )
-    record: dict[str, Any] = {
-        "job": HydraConfig.get().job.num if in_sweep() else None,
-        "overrides": overrides,
-        "folder": str(Path(cfg.paths.output_dir).resolve()),
-    }
+    record: dict[str, Any] = job_record(cfg.paths.output_dir, overrides)
     try:
         result = fit(cfg)
-    except Exception as error:
+    except (Exception, Interrupted) as error:
         user_error = find_user_error(error)
         status = DIVERGED if isinstance(user_error, DivergenceError) else FAILED
+        if isinstance(error, Interrupted):
+            status, user_error = INTERRUPTED, error
         record.update(status=status, error=str(user_error or f"{type(error).__name__}: {error}"))
         record["seconds"] = round(earlier_seconds + time.perf_counter() - started, 1)
         try:
             write_result(cfg.paths.output_dir, record)
         except WriteError as not_written:  # the full disk that failed the run, most likely:
             log.error(not_written)  # the run's own error is the one to report
+        if isinstance(error, Interrupted):
+            log.warning(f"Stopped by {error.signal.name}{how_to_continue(record['folder'])}")
+            raise SystemExit(error.exit_status) from None
         if not in_sweep():
             raise
         log.exception(f"This job failed ({record['error']}); the sweep goes on.")
@@ -92,11 +94,18 @@ def train(cfg: DictConfig) -> float | None:
     write_result(cfg.paths.output_dir, record)
     if result.stopped_by:
         log.warning(
-            f"Stopped by {result.stopped_by.name} at step {result.steps:,}; continue with "
-            f"python scripts/train.py resume={record['folder']}"
+            f"Stopped by {result.stopped_by.name} at step {result.steps:,}"
+            f"{how_to_continue(record['folder'])}"
         )
         raise SystemExit(128 + result.stopped_by)  # the shell's convention for a signal
     if record["status"] == FAILED and in_sweep():
         log.error(f"This job failed ({record['error']}); the sweep goes on.")
         return None
     return result.best_val_loss
+
+
+def how_to_continue(folder: str) -> str:
+    """The end of the line that says a signal stopped the run in `folder`: how to go on."""
+    if (Path(folder) / LAST_CHECKPOINT).is_file():
+        return f"; continue with python scripts/train.py resume={folder}"
+    return " before its first checkpoint: there is nothing to resume; start the run again."

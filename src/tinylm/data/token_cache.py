@@ -2,7 +2,11 @@
 
 A cache is a folder `<cache_dir>/<name>-<hash of fingerprint>/` holding one `<split>.bin` per split
 (uint16 ids, or uint32 when the vocabulary exceeds 65,535), `tokenizer.json` (the tokenizer's
-state) and `meta.json` (the fingerprint and counts).
+state) and `meta.json` (the fingerprint, the counts, and each file's size and digest).
+
+A cache is trusted only while its files are the ones meta.json records: a file truncated,
+overwritten, deleted or edited since makes it rebuilt (or refused in one sentence when it cannot
+be rebuilt), never read.
 
 It is built in a temporary folder beside it and renamed into place in one step, so a cache
 folder either is complete or does not exist: an interrupted build leaves only a temporary folder,
@@ -19,6 +23,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -28,6 +33,7 @@ from filelock import FileLock
 from tqdm.auto import tqdm
 
 from tinylm.tokenizers import Tokenizer, tokenizer_from_state
+from tinylm.utils.files import write_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,6 +42,13 @@ T = TypeVar("T")
 FORMAT_VERSION = 2
 UINT16_LIMIT = 65_535
 BATCH_CHARS = 8 << 20  # text handed to the tokenizer at once: big enough to keep every core busy
+# Files up to this size are hashed whole each time a cache is opened (sha256 reads ~1 GB/s, and
+# opening a cache reads its pages anyway); larger ones by DIGEST_BLOCKS blocks spread over them,
+# which still catches a file overwritten or replaced, though not a single changed byte.
+WHOLE_DIGEST_BYTES = 256 << 20
+DIGEST_BLOCKS, DIGEST_BLOCK_BYTES = 64, 1 << 20
+META = "meta.json"
+CACHE_FOLDER_KEY = "paths.cache_dir"  # the setting that puts caches elsewhere
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -84,8 +97,9 @@ class TokenWriter:
         self.tokens = 0
 
     def write(self, ids: Iterable[int] | np.ndarray) -> None:
-        array = np.asarray(ids, dtype=self.dtype)
-        array.tofile(self.handle)
+        array = np.ascontiguousarray(ids, dtype=self.dtype)
+        # Not array.tofile: a full disk is then a bare "N requested and M written", no errno.
+        self.handle.write(array.data)
         self.tokens += array.size
 
     def close(self) -> None:
@@ -164,15 +178,19 @@ def load_or_build(
 
     `build(folder)` writes one `<split>.bin` per split into `folder` and returns the tokenizer it
     used and its counts, e.g. {"documents": 120, "splits": {"train": {"tokens": 9000}, ...}}.
+    A cache folder that cannot be written (a full disk, a read-only folder, a file in its place)
+    is a WriteError naming it; a cache of that fingerprint written earlier is kept.
     """
     folder, fingerprint = cache_folder(cache_dir, name, fingerprint)
-    if is_complete(folder, fingerprint):
+    if why_unusable(folder, fingerprint) is None:
         return TokenizedCache.open(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
 
-    with FileLock(str(folder) + ".lock"):
-        if is_complete(folder, fingerprint):  # built by another process while we waited
+    with cache_writes(folder), FileLock(str(folder) + ".lock"):
+        unusable = why_unusable(folder, fingerprint)
+        if unusable is None:  # built by another process while we waited
             return TokenizedCache.open(folder)
+        if folder.exists():
+            log.warning(f"The tokenized cache {folder} {unusable}: tokenizing again.")
         remove_leftovers(folder)
         log.info("Tokenizing into %s", folder)
         partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
@@ -187,15 +205,30 @@ def load_or_build(
                 "vocab_size": tokenizer.vocab_size,
                 **counts,
                 "build_seconds": round(time.perf_counter() - started, 2),
+                "files": file_records(partial),
             }
             # meta.json is written last: its presence marks a finished build.
-            (partial / "meta.json").write_text(json.dumps(meta, indent=2))
+            (partial / META).write_text(json.dumps(meta, indent=2))
             os.replace(partial, folder)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
     log.info("Wrote the tokenized cache %s", folder)
     return TokenizedCache.open(folder)
+
+
+@contextmanager
+def cache_writes(folder: Path) -> Iterator[None]:
+    """An OSError while writing the cache `folder` (one without a file name: a write to a full
+    disk) as a WriteError, one sentence naming it; reading the source text fails on its own."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        yield
+    except OSError as error:
+        path = Path(error.filename) if error.filename else folder
+        if error.filename and not path.is_relative_to(folder.parent):
+            raise
+        raise write_error(error, path, CACHE_FOLDER_KEY) from error
 
 
 def open_complete(cache_dir: str | Path, name: str, fingerprint: dict) -> TokenizedCache | None:
@@ -211,11 +244,62 @@ def cache_folder(cache_dir: str | Path, name: str, fingerprint: dict) -> tuple[P
 
 
 def is_complete(folder: Path, fingerprint: dict) -> bool:
+    return why_unusable(folder, fingerprint) is None
+
+
+def why_unusable(folder: Path, fingerprint: dict) -> str | None:
+    """None when `folder` holds a finished cache of `fingerprint` whose files are those its
+    meta.json records; otherwise why it cannot be used, in words."""
     try:
-        meta = json.loads((folder / "meta.json").read_text())
+        meta = json.loads((folder / META).read_text())
     except (OSError, json.JSONDecodeError):
-        return False
-    return meta.get("fingerprint") == fingerprint and (folder / "tokenizer.json").is_file()
+        return f"has no readable {META}"
+    if meta.get("fingerprint") != fingerprint:
+        return f"was written for other data or another tokenizer (its {META} says so)"
+    return file_mismatch(folder, meta.get("files"))
+
+
+def file_records(folder: Path) -> dict[str, dict]:
+    """Each file of a finished build (meta.json aside): its size and digest."""
+    return {
+        path.name: {"bytes": path.stat().st_size, "sha256": file_digest(path)}
+        for path in sorted(folder.iterdir())
+        if path.is_file() and path.name != META
+    }
+
+
+def file_mismatch(folder: Path, records: dict[str, dict] | None) -> str | None:
+    """How `folder`'s files differ from their `records`, in words; None when they do not."""
+    if not records:  # written before caches recorded their files: nothing to check them by
+        return f"was written by an older tinylm, whose {META} records no file sizes"
+    for name, record in records.items():
+        path = folder / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return f"lacks its {name}"
+        if size != record["bytes"]:
+            return f"holds a {name} of {size:,} bytes where {META} records {record['bytes']:,}"
+        if file_digest(path) != record["sha256"]:
+            return f"holds a {name} that changed since it was written"
+    return None
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of the file, or of its size and DIGEST_BLOCKS evenly spread blocks when large."""
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    if size <= WHOLE_DIGEST_BYTES:
+        offsets, block_bytes = range(0, size, DIGEST_BLOCK_BYTES), DIGEST_BLOCK_BYTES
+    else:
+        digest.update(str(size).encode())
+        stride = (size - DIGEST_BLOCK_BYTES) // (DIGEST_BLOCKS - 1)
+        offsets, block_bytes = range(0, DIGEST_BLOCKS * stride, stride), DIGEST_BLOCK_BYTES
+    with open(path, "rb") as handle:
+        for offset in offsets:
+            handle.seek(offset)
+            digest.update(handle.read(block_bytes))
+    return digest.hexdigest()
 
 
 def remove_leftovers(folder: Path) -> None:

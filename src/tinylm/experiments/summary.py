@@ -9,12 +9,14 @@ import io
 from pathlib import Path
 from typing import Any
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from tinylm.experiments.run_folders import RESULT_FILE
-from tinylm.experiments.run_results import COMPLETED, DIVERGED, FAILED, read_result
+from tinylm.experiments.run_results import COMPLETED, DIVERGED, FAILED, INTERRUPTED, read_result
 from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides
 from tinylm.utils.files import write_atomically
 from tinylm.utils.hydra import in_sweep
@@ -83,9 +85,14 @@ def write_summary(sweep_dir: Path) -> str:
     ]  # fmt: skip
     failed = [job for job in jobs if job["status"] in (FAILED, DIVERGED)]
     unfinished = [job for job in jobs if job["status"] == NO_RESULT]
-    completed = len(jobs) - len(failed) - len(unfinished)
-    counts = f"{len(jobs)} jobs: {completed} completed, {len(failed)} failed"
-    counts += f", {len(unfinished)} without a result." if unfinished else "."
+    interrupted = [job for job in jobs if job["status"] == INTERRUPTED]
+    completed = len(jobs) - len(failed) - len(unfinished) - len(interrupted)
+    asked = max(jobs_asked_for(sweep_dir) or 0, len(jobs))
+    counts = f"{asked} jobs: {completed} completed, {len(failed)} failed"
+    for number, what in ((len(interrupted), "interrupted"), (len(unfinished), "without a result"),
+                         (asked - len(jobs), "not started")):  # fmt: skip
+        counts += f", {number} {what}" if number else ""
+    counts += "."
     lines = [f"# Sweep {sweep_dir}", "", counts, "", markdown_table(HEADER, rows)]
     if failed or unfinished:
         lines += ["", "Not completed (a failed job's train.log has its traceback):", ""]
@@ -93,6 +100,24 @@ def write_summary(sweep_dir: Path) -> str:
     markdown = "\n".join(lines) + "\n"
     write_atomically(sweep_dir / "summary.md", markdown, SWEEP_FOLDER_KEY)
     return markdown
+
+
+def jobs_asked_for(sweep_dir: Path) -> int | None:
+    """How many jobs the sweep was started with, from the multirun.yaml Hydra's sweeper writes
+    before the first job (None when there is none): the product of the basic sweeper's lists
+    (`optimizer.lr=1e-3,abc model=tiny,small`: 4), or the trials an Optuna search asks for."""
+    path = sweep_dir / "multirun.yaml"
+    if not path.is_file():
+        return None
+    sweeper = OmegaConf.load(path).hydra.sweeper
+    if "n_trials" in sweeper:
+        return int(sweeper.n_trials)
+    if not sweeper.get("_target_", "").endswith("BasicSweeper"):
+        return None
+    arguments = [f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()]
+    arguments += list(OmegaConf.load(path).hydra.overrides.task)
+    overrides = OverridesParser.create().parse_overrides(arguments)
+    return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
 
 
 def rank_key(job: dict) -> tuple:

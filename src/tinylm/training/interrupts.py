@@ -1,9 +1,14 @@
-"""Ctrl-C and SIGTERM (a scheduler's "time is up") stop a run cleanly.
+"""Ctrl-C and SIGTERM (a scheduler's "time is up") stop a command cleanly, however many arrive.
 
-The first signal asks the run to stop after the optimizer step in progress, never inside one:
-Lightning then validates and saves its checkpoints as at the end of a run, so last.ckpt holds a
-state that `resume=` continues exactly, and the train command records the run as interrupted.
-A second signal stops at once, the way it would without this callback.
+While a run trains, a signal asks it to stop after the optimizer step in progress, never inside
+one: Lightning then validates and saves its checkpoints as at the end of a run, so last.ckpt
+holds a state that `resume=` continues exactly, and the train command records the run as
+interrupted. Further signals change nothing: the run is stopping already (a scheduler may send
+SIGTERM more than once, and a second Ctrl-C must not lose the checkpoint being written).
+
+Anywhere else (tokenizing, loading, evaluating, exporting) a signal stops the command at once:
+it raises `Interrupted`, which the `except BaseException` clauses around every partial write
+clean up after, and which the entry point turns into one line and the shell's exit status.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 from lightning.pytorch.callbacks import Callback
@@ -21,23 +28,61 @@ log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class Interrupted(BaseException):
+    """A signal that stops a command at once. A BaseException, as KeyboardInterrupt is, so that
+    no `except Exception` mistakes it for an error of the command's."""
+
+    def __init__(self, signum: int) -> None:
+        self.signal = signal.Signals(signum)
+        super().__init__(f"stopped by {self.signal.name}")
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signal  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+def stop_at_once(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def signals_stop_at_once() -> Iterator[None]:
+    """SIGINT and SIGTERM raise Interrupted inside the block (the main thread's handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python delivers signals to the main thread only
+        return
+    previous = {signum: signal.signal(signum, stop_at_once) for signum in SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 class StopOnSignal(Callback):
     def __init__(self) -> None:
         self.requested: signal.Signals | None = None  # the signal that asked to stop
         self.previous_handlers: dict[signal.Signals, object] = {}
 
+    def on_fit_start(self, trainer, pl_module) -> None:
+        # The handlers from before fit(), which Lightning's teardown puts back too.
+        self.previous_handlers = {signum: signal.getsignal(signum) for signum in SIGNALS}
+
     def on_train_start(self, trainer, pl_module) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # Python delivers signals to the main thread only
-        for signum in SIGNALS:
-            self.previous_handlers[signum] = signal.signal(signum, self.request_stop)
+        # Installed after Lightning's own SIGTERM handler (which would end the run at the next
+        # step without a checkpoint, with exit status 0), and kept until fit() ends: the last
+        # validation and checkpoints after the final step are written under it too.
+        if threading.current_thread() is threading.main_thread():
+            for signum in SIGNALS:
+                signal.signal(signum, self.request_stop)
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested is not None:
+            log.warning(f"{signal.Signals(signum).name}: already stopping after this step.")
+            return
         self.requested = signal.Signals(signum)
-        self.restore_handlers()
         log.warning(
-            f"{self.requested.name}: stopping after this optimizer step, with a checkpoint "
-            "(send it again to stop at once, without one)."
+            f"{self.requested.name}: stopping after this optimizer step, with a checkpoint."
         )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
@@ -53,13 +98,15 @@ class StopOnSignal(Callback):
         if requested:
             trainer.should_stop = True
 
-    def on_train_end(self, trainer, pl_module) -> None:
+    def on_fit_end(self, trainer, pl_module) -> None:
         self.restore_handlers()
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         self.restore_handlers()
 
     def restore_handlers(self) -> None:
-        for signum, handler in self.previous_handlers.items():
-            signal.signal(signum, handler)
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in self.previous_handlers.items():
+                if handler is not None:  # None: a handler set outside Python, left alone
+                    signal.signal(signum, handler)
         self.previous_handlers = {}

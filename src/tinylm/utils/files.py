@@ -10,6 +10,7 @@ copy, which can be cut short.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -52,8 +53,20 @@ def atomic_write(
 
 
 def write_error(error: OSError, path: Path, folder_key: str) -> WriteError:
+    """The sentence for `error` while writing `path`: what happened, and what to do about it."""
     reason = error.strerror or str(error)
-    return WriteError(f"{reason} while saving {path}: free space or point {folder_key} elsewhere.")
+    if error.errno in (errno.EEXIST, errno.ENOTDIR):
+        named = Path(error.filename) if error.filename else path
+        where = next((p for p in (named, *named.parents) if p.is_file()), named)
+        return WriteError(
+            f"{where} is a file where a folder should be (saving {path}): move it away or point "
+            f"{folder_key} elsewhere."
+        )
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        action = "make it writable"
+    else:
+        action = "free space"
+    return WriteError(f"{reason} while saving {path}: {action} or point {folder_key} elsewhere.")
 
 
 def fsync_folder(folder: Path) -> None:
