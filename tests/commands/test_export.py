@@ -2,6 +2,7 @@
 logits and greedy text."""
 
 import json
+import logging
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from transformers import AutoTokenizer, GPT2LMHeadModel
 from tests.conftest import compose_config
 from tinylm.checkpoint import load_checkpoint
 from tinylm.commands.export import export
-from tinylm.errors import ConfigError
+from tinylm.errors import ConfigError, TokenizerError
 from tinylm.generation import GenerationSettings, generate
 
 
@@ -85,3 +86,35 @@ def test_export_needs_an_output_dir(trained_run, tmp_path):
                          f"paths.output_dir={tmp_path}")  # fmt: skip
     with pytest.raises(ConfigError, match="output_dir is not set"):
         export(cfg)
+
+
+def test_an_exported_char_model_says_what_its_vocabulary_cannot_encode(
+    trained_run, trained_runs, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO)
+    output = tmp_path / "hf"
+    cfg = compose_config("export", f"ckpt_path={trained_run / 'run'}", f"output_dir={output}",
+                         f"paths.output_dir={tmp_path / 'log'}")  # fmt: skip
+    export(cfg)
+    assert {path.name: path.stat().st_mode & 0o777 for path in output.iterdir()} == {
+        name: 0o644
+        for name in ("README.md", "config.json", "generation_config.json", "model.safetensors",
+                     "tokenizer.json", "tokenizer_config.json")
+    }  # fmt: skip
+    chars = len(load_checkpoint(trained_run / "run").tokenizer.chars)
+    note = f"Its tokenizer is a vocabulary of {chars} characters and end-of-text: 🤗's"
+    assert note in (output / "README.md").read_text() and note in caplog.text
+    assert "--tasks wikitext" in caplog.text and "hellaswag" not in caplog.text
+
+    # Read back by tinylm, it is the char tokenizer again: it refuses what it cannot encode.
+    read_back = load_checkpoint(output).tokenizer
+    assert read_back.state_dict() == load_checkpoint(trained_run / "run").tokenizer.state_dict()
+    with pytest.raises(TokenizerError, match="never saw"):
+        read_back.encode("☃")
+
+    caplog.clear()
+    gpt2 = tmp_path / "gpt2"
+    source = trained_runs["gpt2"] / "run"
+    export(compose_config("export", f"ckpt_path={source}", f"output_dir={gpt2}",
+                          f"paths.output_dir={tmp_path / 'log'}"))  # fmt: skip
+    assert "--tasks hellaswag" in caplog.text and not (gpt2 / "README.md").exists()

@@ -163,3 +163,56 @@ def test_the_train_script_names_settings_that_contradict_init_from(hf_folder, st
     assert not (tmp_path / "cache").exists()  # refused before any data was prepared
     (result_file,) = tmp_path.glob("train/runs/*/result.json")
     assert json.loads(result_file.read_text())["status"] == "failed"
+
+
+def copy_without(folder: Path, destination: Path, *names: str) -> Path:
+    destination.mkdir()
+    for path in folder.iterdir():
+        if path.name not in names:
+            (destination / path.name).write_bytes(path.read_bytes())
+    return destination
+
+
+class RunsCode:
+    """What a malicious pytorch_model.bin pickles: unpickling it would call print."""
+
+    def __reduce__(self):
+        return (print, ("this ran on loading",))
+
+
+def test_a_folder_whose_files_cannot_be_trusted_is_one_sentence(hf_folder, tmp_path, capfd):
+    no_tokenizer = copy_without(hf_folder, tmp_path / "no_tokenizer", "tokenizer.json")
+    with pytest.raises(CheckpointError) as raised:
+        load_checkpoint(no_tokenizer)
+    assert str(raised.value) == (
+        f"{no_tokenizer} has no tokenizer files (tokenizer.json, or vocab.json and merges.txt); "
+        "copy in those of the tokenizer the model was trained with."
+    )
+
+    other_vocabulary = copy_without(hf_folder, tmp_path / "other_vocabulary")
+    config = json.loads((other_vocabulary / "config.json").read_text())
+    vocab_size = config["vocab_size"]
+    config["vocab_size"] = vocab_size + 10
+    (other_vocabulary / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError) as raised:
+        load_checkpoint(other_vocabulary)
+    assert str(raised.value).startswith(
+        f"{other_vocabulary / 'model.safetensors'} holds wte.weight of shape [{vocab_size}, 32] "
+        f"where {other_vocabulary / 'config.json'} (vocab_size {vocab_size + 10}, n_positions 64"
+    )
+
+    truncated = copy_without(hf_folder, tmp_path / "truncated")
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(CheckpointError) as raised:
+        load_checkpoint(truncated)
+    assert str(raised.value).startswith(f"{weights} cannot be read (")
+    assert str(raised.value).endswith("damaged or was cut short; download or export it again.")
+
+    unsafe = copy_without(hf_folder, tmp_path / "unsafe", "model.safetensors")
+    torch.save({"weights": RunsCode()}, unsafe / "pytorch_model.bin")
+    with pytest.raises(CheckpointError) as raised:
+        load_checkpoint(unsafe)
+    assert str(raised.value).startswith(f"{unsafe}'s pytorch_model.bin asks to run code when")
+    assert "weights_only=False" not in str(raised.value) and "\n" not in str(raised.value)
+    assert "this ran on loading" not in capfd.readouterr().out

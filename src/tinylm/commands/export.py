@@ -10,6 +10,8 @@ from omegaconf import DictConfig
 from tinylm.checkpoint import load_checkpoint
 from tinylm.errors import ConfigError
 from tinylm.interop import require_transformers
+from tinylm.tokenizers import Tokenizer
+from tinylm.tokenizers.tiktoken_tokenizer import TiktokenTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,7 @@ def export(cfg: DictConfig) -> str:
             "output_dir is not set; give the folder to write, e.g. output_dir=exports/my-model."
         )
     require_transformers()
-    from tinylm.interop.export import export_to_transformers  # imports transformers
+    from tinylm.interop.export import export_to_transformers, vocabulary_note  # transformers
 
     output_dir = Path(cfg.output_dir).expanduser()
     loaded = load_checkpoint(cfg.ckpt_path)
@@ -31,8 +33,19 @@ def export(cfg: DictConfig) -> str:
         f"Wrote {output_dir}: GPT2LMHeadModel.from_pretrained gives tinylm's logits (largest "
         f"difference {difference:.1e}), AutoTokenizer.from_pretrained its tokenizer's ids."
     )
+    note = vocabulary_note(loaded.tokenizer)
+    if note:
+        log.warning(f"{note} (also in {output_dir / 'README.md'})")
     log.info(
         f"Evaluate it with lm-evaluation-harness: lm_eval --model hf --model_args "
-        f"pretrained={output_dir} --tasks hellaswag"
+        f"pretrained={output_dir} --tasks {evaluation_task(loaded.tokenizer)}"
     )
     return str(output_dir)
+
+
+def evaluation_task(tokenizer: Tokenizer) -> str:
+    """The lm-evaluation-harness task that fits the model: HellaSwag's English sentence endings
+    for a model with GPT-2's tokenizer; otherwise WikiText's perplexity in bits per byte, which
+    any tokenizer can be scored on (a char model cannot read most of HellaSwag's characters)."""
+    is_gpt2 = isinstance(tokenizer, TiktokenTokenizer) and tokenizer.encoding_name == "gpt2"
+    return "hellaswag" if is_gpt2 else "wikitext"

@@ -15,7 +15,7 @@ from tinylm.errors import ConfigError
 from tinylm.interop.gpt2_format import gpt2_config_values, to_gpt2_weights
 from tinylm.interop.tokenizer_files import save_tokenizer_files
 from tinylm.model import GPT
-from tinylm.tokenizers import Tokenizer
+from tinylm.tokenizers import CharTokenizer, Tokenizer
 
 # The reloaded model must give tinylm's logits within this share of the largest logit (or of 1):
 # fp32 sums taken in another order differ in their last digits, more so for large logits.
@@ -46,6 +46,10 @@ def export_to_transformers(model: GPT, tokenizer: Tokenizer, output_dir: Path) -
         hf_model.transformer.load_state_dict(to_gpt2_weights(model))  # the LM head is tied to it
         hf_model.save_pretrained(staging)
         save_tokenizer_files(tokenizer, staging, model.config.block_size)
+        note = vocabulary_note(tokenizer)
+        if note:
+            (staging / "README.md").write_text(f"# A tinylm model\n\n{note}\n")
+        readable_as_umask_allows(staging)
         difference, largest = largest_logit_difference(model, staging)
         if difference > LOGIT_TOLERANCE * max(1.0, largest):
             raise RuntimeError(
@@ -57,6 +61,27 @@ def export_to_transformers(model: GPT, tokenizer: Tokenizer, output_dir: Path) -
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return difference
+
+
+def vocabulary_note(tokenizer: Tokenizer) -> str | None:
+    """What a user of the folder must know about its tokenizer, when it is a char vocabulary: 🤗
+    tokenizers drop a character outside it without a word (tinylm refuses it)."""
+    if not isinstance(tokenizer, CharTokenizer):
+        return None
+    return (
+        f"Its tokenizer is a vocabulary of {len(tokenizer.chars)} characters and end-of-text: "
+        "🤗's AutoTokenizer drops any other character without a word, so check that your text "
+        "uses only these (tinylm, reading this folder with init_from=, refuses others)."
+    )
+
+
+def readable_as_umask_allows(folder: Path) -> None:
+    """Give every file of `folder` the mode a new file gets (0644 under the usual umask 022):
+    safetensors writes its file owner-only (0600), beside the others' 0644."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~umask)
 
 
 @torch.no_grad()

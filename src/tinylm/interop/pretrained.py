@@ -3,12 +3,14 @@ or from the 🤗 Hub by its id (openai-community/gpt2), downloaded and cached by
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import torch
-from transformers import AutoConfig, AutoTokenizer, GPT2LMHeadModel
+from safetensors import SafetensorError, safe_open
+from transformers import AutoConfig, AutoTokenizer, GPT2LMHeadModel, PretrainedConfig
 
 from tinylm.errors import CheckpointError
 from tinylm.interop.gpt2_format import from_gpt2_weights, gpt_config_from_gpt2
@@ -17,29 +19,93 @@ from tinylm.model import GPT
 from tinylm.tokenizers import Tokenizer
 
 Loaded = TypeVar("Loaded")
+SAFETENSORS_WEIGHTS = "model.safetensors"
+# What AutoTokenizer reads a GPT-2 tokenizer from: 🤗 tokenizers' file, or GPT-2's own two.
+TOKENIZER_FILES = (("tokenizer.json",), ("vocab.json", "merges.txt"))
 
 
 def load_transformers_model(source: str) -> tuple[GPT, Tokenizer]:
-    """The GPT (fp32, on the CPU, train mode) and tokenizer of a 🤗 GPT-2 folder or hub id."""
+    """The GPT (fp32, on the CPU, train mode) and tokenizer of a 🤗 GPT-2 folder or hub id.
+
+    A local folder's files are checked before they are read: its tokenizer files are there,
+    and its weights have the sizes its config.json gives."""
     config = fetch(AutoConfig.from_pretrained, source)
     if config.model_type != "gpt2":
         raise CheckpointError(
             f"{source} is a {config.model_type} model; tinylm reads GPT-2 models (model_type "
             "gpt2) only."
         )
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        check_weights_fit_config(folder, config)
     gpt_config = gpt_config_from_gpt2(config, source)
     hf_model = fetch(GPT2LMHeadModel.from_pretrained, source, config=config, dtype=torch.float32)
     model = GPT(gpt_config)
     model.load_state_dict(from_gpt2_weights(hf_model.transformer.state_dict(), gpt_config))
+    if folder.is_dir():
+        check_tokenizer_files(folder)
     tokenizer = tinylm_tokenizer(fetch(AutoTokenizer.from_pretrained, source), source)
     return model, tokenizer
 
 
+def check_tokenizer_files(folder: Path) -> None:
+    """A folder without its tokenizer would load as a stand-in tokenizer of one token."""
+    if not any(all((folder / name).is_file() for name in files) for files in TOKENIZER_FILES):
+        raise CheckpointError(
+            f"{folder} has no tokenizer files (tokenizer.json, or vocab.json and merges.txt); "
+            "copy in those of the tokenizer the model was trained with."
+        )
+
+
+def check_weights_fit_config(folder: Path, config: PretrainedConfig) -> None:
+    """model.safetensors' embeddings against config.json's sizes, from the file's header alone
+    (transformers would load the weights first and print a report of every mismatch)."""
+    path = folder / SAFETENSORS_WEIGHTS
+    if not path.is_file():
+        return  # pytorch_model.bin: transformers loads it safely or refuses it (fetch)
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            names = weights.keys()  # safe_open is not iterable itself
+            shapes = {name: weights.get_slice(name).get_shape() for name in names}
+    except SafetensorError as error:
+        raise CheckpointError(
+            f"{path} cannot be read ({error}): it is damaged or was cut short; download or "
+            "export it again."
+        ) from None
+    expected = {
+        "wte.weight": [config.vocab_size, config.n_embd],
+        "wpe.weight": [config.n_positions, config.n_embd],
+    }
+    for name, shape in expected.items():
+        found = shapes.get(name, shapes.get(f"transformer.{name}"))
+        if found is not None and list(found) != shape:
+            raise CheckpointError(
+                f"{path} holds {name} of shape {list(found)} where {folder / 'config.json'} "
+                f"(vocab_size {config.vocab_size}, n_positions {config.n_positions}, n_embd "
+                f"{config.n_embd}) needs {shape}: the config and the weights are of different "
+                "models; put the config.json that was saved with these weights beside them."
+            )
+
+
 def fetch(load: Callable[..., Loaded], source: str, **kwargs) -> Loaded:
-    """`load(source)`, its failure told as one sentence: a folder lacks files, or the Hub (or the
-    network to it) does not have the model."""
+    """`load(source)`, its failure told as one sentence: a folder lacks files or holds weights
+    that are not safe to load, or the Hub (or the network to it) does not have the model."""
     try:
         return load(source, **kwargs)
+    except pickle.UnpicklingError as error:
+        # torch.load(weights_only=True) refused a pickle that asks for code to run.
+        blocked = [line.strip() for line in str(error).splitlines() if "GLOBAL" in line]
+        what = f" ({blocked[0].rstrip('.')})" if blocked else ""
+        raise CheckpointError(
+            f"{source}'s pytorch_model.bin asks to run code when it is loaded{what}, which "
+            "tinylm never does; use a model whose weights are in model.safetensors, or one you "
+            "trust converted to it."
+        ) from None
+    except SafetensorError as error:
+        raise CheckpointError(
+            f"{source}'s model.safetensors cannot be read ({error}): it is damaged or was cut "
+            "short; download or export it again."
+        ) from None
     except OSError as error:
         reason = str(error).strip().splitlines()[0].rstrip(".")
         if Path(source).expanduser().is_dir():

@@ -8,7 +8,8 @@ Every tinylm tokenizer becomes a 🤗 `tokenizers` Tokenizer that encodes text t
   token) and whose decoder joins them as they are.
 One difference remains, by design of 🤗 tokenizers: "<|endoftext|>" written in text becomes the
 end-of-text token there, where tinylm encodes it as plain text. A character the char vocabulary
-never saw is dropped there, where tinylm refuses the text.
+never saw is dropped there, where tinylm refuses the text: read back by tinylm (init_from), such
+a folder's tokenizer is a char tokenizer again, which refuses it.
 """
 
 from __future__ import annotations
@@ -88,7 +89,21 @@ def tinylm_tokenizer(hf_tokenizer: PreTrainedTokenizerBase, source: str) -> Toke
     backend = HFTokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
     if is_gpt2(backend):
         return TiktokenTokenizer("gpt2")
-    return BPETokenizer(backend)
+    return char_tokenizer_of(backend) or BPETokenizer(backend)
+
+
+def char_tokenizer_of(backend: HFTokenizer) -> CharTokenizer | None:
+    """The char tokenizer that `backend` was exported from (hf_backend), when it is one: a BPE
+    without merges whose vocabulary is EOS (id 0) and single characters in tinylm's order."""
+    model = json.loads(backend.to_str())["model"]
+    if model["type"] != "BPE" or model["merges"]:
+        return None
+    vocab = backend.get_vocab(with_added_tokens=True)
+    chars = [token for token in vocab if token != EOS_TEXT]
+    if vocab.get(EOS_TEXT) != 0 or any(len(char) != 1 for char in chars):
+        return None
+    tokenizer = CharTokenizer(chars)
+    return tokenizer if tokenizer.char_to_id == {c: vocab[c] for c in chars} else None
 
 
 def is_gpt2(backend: HFTokenizer) -> bool:
