@@ -9,8 +9,10 @@ The real scripts run as subprocesses, as a user starts them, all cases at once o
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import REPO_ROOT
+from tinylm.checkpoint import load_checkpoint
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,16 @@ CASES = [
     Case("Muon with sharded matrices", "train", ("optimizer=muon", "hardware=fsdp"),
          "optimizer=muon"),
     Case("init_from a folder that holds no model", "train", ("init_from={bad}/empty",), "empty"),
+    Case("init_from a 🤗 folder without tokenizer files", "train",
+         ("init_from={bad}/hf_no_tokenizer",), "hf_no_tokenizer has no tokenizer files"),
+    Case("init_from a 🤗 folder whose config contradicts its weights", "train",
+         ("init_from={bad}/hf_other_vocabulary",), "hf_other_vocabulary/config.json"),
+    Case("init_from a 🤗 folder whose weights would run code", "train",
+         ("init_from={bad}/hf_unsafe",), "pytorch_model.bin asks to run code"),
+    Case("a cache folder where a file is", "train", ("paths.cache_dir={bad}/notes.md/cache",),
+         "notes.md is a file where a folder should be"),
+    Case("a log folder where a file is", "train", ("paths.log_dir={bad}/notes.md/logs",),
+         "notes.md is a file where a folder should be"),
     # eval
     Case("eval: a checkpoint that is not there", "eval", ("ckpt_path={bad}/missing.ckpt",),
          "missing.ckpt"),
@@ -76,7 +90,12 @@ CASES = [
          "split"),
     Case("eval: no batches", "eval", ("ckpt_path={ckpt}", "limit_batches=0"), "limit_batches"),
     Case("eval: no checkpoint given", "eval", (), "ckpt_path"),
+    Case("eval: eval.json where a file is in the way", "eval",
+         ("ckpt_path={ckpt}", "output_file={bad}/notes.md/eval.json"),
+         "notes.md is a file where a folder should be"),
     # generate
+    Case("generate: a cut-short model.safetensors", "generate",
+         ("ckpt_path={bad}/hf_truncated",), "model.safetensors cannot be read"),
     Case("generate: top_p above 1", "generate", ("ckpt_path={run}", "top_p=2"), "top_p"),
     Case("generate: a prompt file that is not there", "generate",
          ("ckpt_path={run}", "prompt_file={bad}/missing.txt"), "missing.txt"),
@@ -97,6 +116,12 @@ CASES = [
          ("ckpt_path={run}", "output_dir={run}"), "output_dir"),
     Case("export: a checkpoint that is not there", "export",
          ("ckpt_path={bad}/missing.ckpt", "output_dir={bad}/exported"), "missing.ckpt"),
+    Case("export: into a file's place", "export",
+         ("ckpt_path={run}", "output_dir={bad}/notes.md/exported"),
+         "notes.md is a file where a folder should be"),
+    Case("prepare_data: a cache folder where a file is", "prepare_data",
+         ("data=text", "data.path={text}", "paths.cache_dir={bad}/notes.md/cache"),
+         "notes.md is a file where a folder should be"),
     # compare
     Case("compare: a folder that is not there", "compare", ("runs={bad}/missing",), "missing"),
     Case("compare: no runs given", "compare", (), "runs"),
@@ -123,6 +148,7 @@ def outcomes(trained_run, tmp_path_factory):
     checkpoint = trained_run / "run" / "checkpoints" / "last.ckpt"
     data = checkpoint.read_bytes()
     (bad / "truncated.ckpt").write_bytes(data[: len(data) // 2])
+    write_bad_transformers_folders(checkpoint, bad)
     places = {
         "run": trained_run / "run", "ckpt": checkpoint, "text": trained_run / "stories.txt",
         "cache": trained_run / "cache", "bad": bad,
@@ -135,8 +161,8 @@ def outcomes(trained_run, tmp_path_factory):
         filled = [arg.format(**places) for arg in args]
         log_dir = bad / "outputs" / "".join(c if c.isalnum() else "-" for c in case.name)
         return subprocess.run(
-            [sys.executable, str(REPO_ROOT / "scripts" / f"{case.script}.py"), *filled,
-             f"paths.log_dir={log_dir}", f"paths.cache_dir={places['cache']}"],
+            [sys.executable, str(REPO_ROOT / "scripts" / f"{case.script}.py"),
+             f"paths.log_dir={log_dir}", f"paths.cache_dir={places['cache']}", *filled],
             capture_output=True, text=True, cwd=bad, timeout=600,
         )  # fmt: skip
 
@@ -144,6 +170,31 @@ def outcomes(trained_run, tmp_path_factory):
         results = dict(zip(CASES, pool.map(run, CASES), strict=True))
     yield results, before, folder_digest(trained_run)
     shutil.rmtree(bad / "outputs", ignore_errors=True)
+
+
+class RunsCode:
+    """What a malicious pytorch_model.bin pickles: unpickling it would call print."""
+
+    def __reduce__(self):
+        return (print, ("this ran on loading",))
+
+
+def write_bad_transformers_folders(checkpoint: Path, bad: Path) -> None:
+    """The trained model exported as a 🤗 folder, then copied into `bad` with one fault each."""
+    from tinylm.interop.export import export_to_transformers
+
+    loaded = load_checkpoint(checkpoint)
+    export_to_transformers(loaded.model, loaded.tokenizer, bad / "hf")
+    faults = {"hf_no_tokenizer": ("tokenizer.json",), "hf_unsafe": ("model.safetensors",),
+              "hf_other_vocabulary": (), "hf_truncated": ()}  # fmt: skip
+    for name, left_out in faults.items():
+        shutil.copytree(bad / "hf", bad / name, ignore=shutil.ignore_patterns(*left_out))
+    torch.save({"weights": RunsCode()}, bad / "hf_unsafe" / "pytorch_model.bin")
+    config = json.loads((bad / "hf" / "config.json").read_text())
+    config["vocab_size"] += 10
+    (bad / "hf_other_vocabulary" / "config.json").write_text(json.dumps(config))
+    weights = bad / "hf_truncated" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
 
 
 def test_there_are_at_least_twenty_cases_across_the_scripts():
@@ -168,9 +219,124 @@ def test_a_mistake_is_one_sentence_and_a_non_zero_exit(outcomes, case):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, output
     assert case.names in errors[0], errors[0]
+    assert "this ran on loading" not in output
 
 
 @pytest.mark.slow
 def test_what_existed_before_is_byte_identical_after_every_mistake(outcomes):
     _, before, after = outcomes
     assert {name: after.get(name) for name in before} == before
+
+
+# -- edges that are not mistakes: the right behaviour, said in a line --------------------------
+
+TINY_RUN = ("model=tiny", "data=text", "tokenizer=char", "trainer.max_steps=4",
+            "trainer.val_check_interval=2", "trainer.limit_val_batches=2",
+            "callbacks.progress_bar=null")  # fmt: skip
+
+
+def train_script(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["truncated", "overwritten", "deleted", "tokenizer edited"])
+def test_a_cache_changed_since_it_was_written_is_tokenized_again(trained_run, tmp_path, damage):
+    cache = tmp_path / "cache"
+    shutil.copytree(trained_run / "cache", cache)
+    (folder,) = [path for path in cache.iterdir() if path.is_dir()]
+    before = folder_digest(folder)
+    train = folder / "train.bin"
+    if damage == "truncated":
+        train.write_bytes(train.read_bytes()[:1000])
+    elif damage == "overwritten":
+        train.write_bytes(os.urandom(train.stat().st_size))
+    elif damage == "deleted":
+        train.unlink()
+    else:
+        (folder / "tokenizer.json").write_text('{"kind": "char", "chars": "abc"}')
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "prepare_data.py"), "data=text",
+         f"data.path={trained_run / 'stories.txt'}", "tokenizer=char",
+         f"paths.cache_dir={cache}", f"paths.log_dir={tmp_path / 'logs'}"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert f"The tokenized cache {folder} " in result.stderr
+    assert ": tokenizing again." in result.stderr
+    assert folder_digest(folder) == before  # the same tokens as first written
+
+
+@pytest.mark.slow
+def test_a_sweep_job_with_a_bad_value_fails_alone_and_the_summary_counts_every_job(
+    trained_run, tmp_path
+):
+    sweep = train_script("-m", *TINY_RUN, f"data.path={trained_run / 'stories.txt'}",
+                         f"paths.cache_dir={tmp_path / 'cache'}", f"paths.log_dir={tmp_path}",
+                         "optimizer.lr=1e-3,abc", cwd=tmp_path)  # fmt: skip
+    stdout, stderr = sweep.communicate(timeout=600)
+    assert sweep.returncode == 0, stderr
+    (folder,) = (tmp_path / "train" / "multiruns").iterdir()
+    failed = json.loads((folder / "1" / "result.json").read_text())
+    assert failed["status"] == "failed" and failed["overrides"][-1] == "optimizer.lr=abc"
+    assert failed["error"].startswith("optimizer.lr takes a number, not 'abc'")
+    assert failed["error"] in (folder / "1" / "train.log").read_text()
+    assert json.loads((folder / "0" / "result.json").read_text())["status"] == "completed"
+    summary = (folder / "summary.md").read_text()
+    assert "2 jobs: 1 completed, 1 failed." in summary and summary in stdout
+    assert f"- job 1: {failed['error']}" in summary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, times", [(signal.SIGINT, 2), (signal.SIGTERM, 3)])
+def test_repeated_signals_while_training_stop_after_the_step_with_a_checkpoint(
+    trained_run, tmp_path, signum, times
+):
+    run = tmp_path / "run"
+    stop = ("+callbacks.signal._target_=tests.training.callbacks_for_tests.SignalAtStep",
+            "+callbacks.signal.step=1", f"+callbacks.signal.signum={int(signum)}",
+            f"+callbacks.signal.times={times}")  # fmt: skip
+    process = train_script(*TINY_RUN, f"data.path={trained_run / 'stories.txt'}", *stop,
+                           f"paths.cache_dir={trained_run / 'cache'}", f"hydra.run.dir={run}",
+                           cwd=tmp_path)  # fmt: skip
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 128 + signum, stderr
+    assert "Traceback" not in stderr
+    assert stderr.count(f"{signum.name}: already stopping after this step.") == times - 1
+    assert f"Stopped by {signum.name} at step 2; continue with" in stderr
+    assert json.loads((run / "result.json").read_text())["status"] == "interrupted"
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_tokenizing_stops_at_once_and_leaves_nothing_partial(tmp_path):
+    text = tmp_path / "large.txt"  # long enough to be still tokenizing a second after it starts
+    text.write_text("\n<|endoftext|>\n".join(["Once upon a time there was a cat. " * 40] * 15000))
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    process = train_script(
+        "model=tiny",
+        "data=text",
+        "tokenizer=char",
+        f"data.path={text}",
+        f"paths.cache_dir={cache}",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+    )
+    lines = []
+    for line in process.stderr:  # fmt: skip
+        lines.append(line)
+        if line.startswith("Tokenizing into"):
+            break
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=600)
+    stderr = "".join(lines) + rest
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "Stopped by SIGINT before its first checkpoint: there is nothing to resume" in stderr
+    assert json.loads((run / "result.json").read_text())["status"] == "interrupted"
+    assert [path.name for path in cache.iterdir() if not path.name.endswith(".lock")] == []

@@ -69,16 +69,18 @@ class KillAtStep(Callback):
 
 
 class SignalAtStep(Callback):
-    """Sends its own process `signum` (as Ctrl-C or a scheduler would) during the optimizer step
-    that follows `step` steps."""
+    """Sends its own process `signum` `times` times (as Ctrl-C or a scheduler would) during the
+    optimizer step that follows `step` steps."""
 
-    def __init__(self, step: int, signum: int) -> None:
+    def __init__(self, step: int, signum: int, times: int = 1) -> None:
         self.step = step
         self.signum = signum
+        self.times = times
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
-            os.kill(os.getpid(), self.signum)
+            for _ in range(self.times):
+                os.kill(os.getpid(), self.signum)
 
 
 class ScrambleWeightsAtStep(Callback):

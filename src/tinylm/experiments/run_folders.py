@@ -21,32 +21,43 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import warnings
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from tinylm.errors import ConfigError
+from tinylm.utils.files import write_error
 
 TORCHRUN_WITHOUT_ID = "none"  # torchrun's run id when it was given no --rdzv-id
+LOG_FOLDER_KEY = "paths.log_dir"  # the setting under which run and sweep folders are made
 
 
 def unique_dir(parent: str, name: str) -> str:
-    """Create and return a folder under `parent` that no other job uses."""
+    """Create and return a folder under `parent` that no other job uses.
+
+    A folder that cannot be created (a read-only or full disk, a file in the way) ends the
+    command with one sentence: raised here, in Hydra's set-up, an error would reach the user
+    as a traceback."""
     parent_path = Path(parent)
-    job_id = distributed_job_id()
-    if job_id is not None:
-        folder = parent_path / job_id
-        folder.mkdir(parents=True, exist_ok=True)
-        return str(folder)
-    parent_path.mkdir(parents=True, exist_ok=True)
-    for attempt in itertools.count():
-        folder = parent_path / (name if attempt == 0 else f"{name}_{attempt}")
-        try:
-            folder.mkdir()
+    try:
+        job_id = distributed_job_id()
+        if job_id is not None:
+            folder = parent_path / job_id
+            folder.mkdir(parents=True, exist_ok=True)
             return str(folder)
-        except FileExistsError:
-            continue  # claimed by another job: try the next name
+        parent_path.mkdir(parents=True, exist_ok=True)
+        for attempt in itertools.count():
+            folder = parent_path / (name if attempt == 0 else f"{name}_{attempt}")
+            try:
+                folder.mkdir()
+                return str(folder)
+            except FileExistsError:
+                continue  # claimed by another job: try the next name
+    except OSError as error:
+        print(f"error: {write_error(error, parent_path, LOG_FOLDER_KEY)}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def distributed_job_id() -> str | None:

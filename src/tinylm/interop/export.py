@@ -16,6 +16,7 @@ from tinylm.interop.gpt2_format import gpt2_config_values, to_gpt2_weights
 from tinylm.interop.tokenizer_files import save_tokenizer_files
 from tinylm.model import GPT
 from tinylm.tokenizers import CharTokenizer, Tokenizer
+from tinylm.utils.files import write_error
 
 # The reloaded model must give tinylm's logits within this share of the largest logit (or of 1):
 # fp32 sums taken in another order differ in their last digits, more so for large logits.
@@ -38,9 +39,9 @@ def export_to_transformers(model: GPT, tokenizer: Tokenizer, output_dir: Path) -
         )
     staging = output_dir.parent / f".{output_dir.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)  # left by a crashed export of a process of this id
-    staging.mkdir(parents=True)
     model.eval()
     try:
+        staging.mkdir(parents=True)
         config = GPT2Config(**gpt2_config_values(model.config, tokenizer.eos_id))
         hf_model = GPT2LMHeadModel(config)
         hf_model.transformer.load_state_dict(to_gpt2_weights(model))  # the LM head is tied to it
@@ -57,8 +58,10 @@ def export_to_transformers(model: GPT, tokenizer: Tokenizer, output_dir: Path) -
                 "this is a bug in tinylm's export."
             )
         staging.replace(output_dir)  # an empty folder under the name is replaced
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError):  # a full or read-only disk, a file in the way
+            raise write_error(error, output_dir, "output_dir") from error
         raise
     return difference
 
