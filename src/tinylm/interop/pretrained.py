@@ -4,6 +4,7 @@ or from the 🤗 Hub by its id (openai-community/gpt2), downloaded and cached by
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -94,8 +95,8 @@ def fetch(load: Callable[..., Loaded], source: str, **kwargs) -> Loaded:
         return load(source, **kwargs)
     except pickle.UnpicklingError as error:
         # torch.load(weights_only=True) refused a pickle that asks for code to run.
-        blocked = [line.strip() for line in str(error).splitlines() if "GLOBAL" in line]
-        what = f" ({blocked[0].rstrip('.')})" if blocked else ""
+        blocked = re.search(r"GLOBAL ([\w.]+)", str(error))
+        what = f" (it calls {blocked.group(1)})" if blocked else ""
         raise CheckpointError(
             f"{source}'s pytorch_model.bin asks to run code when it is loaded{what}, which "
             "tinylm never does; use a model whose weights are in model.safetensors, or one you "
