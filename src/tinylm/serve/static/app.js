@@ -282,7 +282,7 @@ function drawAttention(reply) {
   const head = element("tr");
   head.append(element("th"));
   for (const token of reply.tokens) head.append(element("th", "", label(token.text)));
-  table.append(element("thead")).append(head);
+  table.createTHead().append(head);
   const body = table.appendChild(element("tbody"));
   reply.weights.forEach((heads, layer) => {
     heads.forEach((weights, headIndex) => {
