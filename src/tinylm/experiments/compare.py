@@ -16,9 +16,9 @@ from omegaconf import OmegaConf
 
 from tinylm.errors import TinyLMError
 from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides
+from tinylm.runs.folder import RunFolder, runs_under
 from tinylm.utils.files import atomic_write
 
-METRICS = Path("csv") / "metrics.csv"
 HEADER = ["run", "best val/loss", "at step", "final val/loss", "folder"]
 
 
@@ -39,25 +39,24 @@ def find_runs(folders: list[str]) -> list[Run]:
         folder = Path(name)
         if not folder.is_dir():
             raise TinyLMError(f"{name} is not a folder; give run or sweep folders.")
-        metrics = [folder / METRICS] if (folder / METRICS).is_file() else folder.rglob(str(METRICS))
-        runs += [read_run(path.parent.parent) for path in sorted(metrics)]
+        runs += [read_run(run) for run in runs_under(folder, "metrics")]
     if not runs:
+        metrics = RunFolder("").metrics
         raise TinyLMError(
-            f"No run with {METRICS} under {', '.join(folders)}; compare reads the CSV logger's "
+            f"No run with {metrics} under {', '.join(folders)}; compare reads the CSV logger's "
             "metrics (logger=csv or logger=many)."
         )
     return runs
 
 
-def read_run(folder: Path) -> Run:
-    with open(folder / METRICS) as handle:
+def read_run(run: RunFolder) -> Run:
+    with open(run.metrics) as handle:
         # Lightning logs a validation with the number of optimizer steps before the last one;
         # + 1 is the step the weights were validated at, as in the run's loss_curve.png.
         val = [(int(row["step"]) + 1, float(row["val/loss"]))
                for row in csv.DictReader(handle) if row.get("val/loss")]  # fmt: skip
-    overrides_file = folder / ".hydra" / "overrides.yaml"
-    overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
-    return Run(folder, overrides, val)
+    overrides = list(OmegaConf.load(run.overrides)) if run.overrides.is_file() else []
+    return Run(run.path, overrides, val)
 
 
 def compare(folders: list[str], output: Path) -> str:
