@@ -27,7 +27,7 @@ from tinylm.interop import require_transformers
 from tinylm.interop.sources import names_transformers_model
 from tinylm.model import GPT, GPTConfig
 from tinylm.model.config import ARCHITECTURE
-from tinylm.runs.folder import checkpoints_in
+from tinylm.runs.folder import BEST_CHECKPOINT_GLOB, LAST_CHECKPOINT, checkpoints_in
 from tinylm.tokenizers import Tokenizer, tokenizer_from_state
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ def resolve_checkpoint_path(ckpt_path: str | Path | None) -> Path:
     candidates = checkpoints_in(path)
     if not candidates:
         raise CheckpointError(
-            f"{path} holds no best-*.ckpt or last.ckpt; give a checkpoint file or a run folder."
+            f"{path} holds no {BEST_CHECKPOINT_GLOB} or {LAST_CHECKPOINT}; give a checkpoint file "
+            "or a run folder."
         )
     problems = []
     for candidate in candidates:

@@ -11,6 +11,7 @@
       loss_curve.png          train and validation loss against the step
       result.json             how the run ended (tinylm.runs.results)
       train.log               the log, tracebacks included
+      .lock                   held by the process training in the folder (tinylm.runs.lock)
 
 Everything else names these files through a RunFolder; the conf files through the
 `${run_path:<folder>,<name>}` resolver (tinylm.runs.claim).
@@ -95,6 +96,10 @@ class RunFolder:
     @property
     def log(self) -> Path:
         return self.path / "train.log"
+
+    @property
+    def lock(self) -> Path:
+        return self.path / ".lock"
 
     # What the folder holds.
     def holds_a_run(self) -> bool:
