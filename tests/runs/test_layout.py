@@ -14,7 +14,7 @@ OWNER = PACKAGE / "runs" / "folder.py"
 RUN = RunFolder("")
 FILES = (
     RUN.config.name, RUN.overrides.name, RUN.hydra_config.name, RUN.last_checkpoint.name,
-    RUN.best_checkpoint_name.split("{")[0], RUN.metrics.name, RUN.samples.name,
+    RUN.best_checkpoint_name.split("{")[0], RUN.metrics.name, RUN.hparams.name, RUN.samples.name,
     RUN.loss_curve.name, RUN.result.name, RUN.log.name,
 )  # fmt: skip
 FOLDERS = (RUN.hydra.name, RUN.checkpoints.name, RUN.csv.name)

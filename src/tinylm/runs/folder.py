@@ -7,6 +7,7 @@
       checkpoints/last.ckpt   the newest state: resume= continues it
       checkpoints/best-step0000300-val2.7367.ckpt   the best state by val/loss
       csv/metrics.csv         one row per logged step (the CSV logger)
+      csv/hparams.yaml        the module's hyper-parameters and the config (the CSV logger)
       samples.jsonl           generation samples at every validation
       loss_curve.png          train and validation loss against the step
       result.json             how the run ended (tinylm.runs.results)
@@ -80,6 +81,10 @@ class RunFolder:
     @property
     def metrics(self) -> Path:
         return self.csv / "metrics.csv"
+
+    @property
+    def hparams(self) -> Path:
+        return self.csv / "hparams.yaml"
 
     @property
     def samples(self) -> Path:
