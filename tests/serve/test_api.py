@@ -12,7 +12,7 @@ import torch
 from tests.conftest import compose_config
 from tinylm.commands.attention import attention
 from tinylm.commands.generate import generate
-from tinylm.experiments.compare import METRICS
+from tinylm.runs.folder import RunFolder
 
 PROMPT = "Once upon a time, Tom"
 
@@ -34,7 +34,7 @@ def test_the_model_card_says_what_the_run_folder_says(client, playground, traine
     assert card["config"] == model.config.to_dict()
     assert card["tokenizer"] == playground.tokenizer.describe()
     assert card["global_step"] == 200
-    rows = (trained_run / "run" / METRICS).read_text().splitlines()
+    rows = RunFolder(trained_run / "run").metrics.read_text().splitlines()
     header = rows[0].split(",")
     last_val = [dict(zip(header, row.split(","), strict=True)) for row in rows[1:]]
     last_val = [row for row in last_val if row["val/loss"]][-1]  # the validation at step 200

@@ -14,8 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tinylm.checkpoint import LoadedCheckpoint, load_checkpoint
 from tinylm.errors import ConfigError
-from tinylm.experiments.compare import METRICS
-from tinylm.experiments.run_results import read_result
+from tinylm.runs.folder import run_folder_of
 from tinylm.serve import Limits, Playground, create_app
 from tinylm.utils.device import resolve_device
 
@@ -76,20 +75,20 @@ def allowed_hosts(host: str) -> list[str]:
 
 def training_record(loaded: LoadedCheckpoint) -> dict:
     """What the run folder says of the checkpoint: its run, steps, and the validation loss and
-    bits per byte at its step (the CSV logger's metrics), None where it does not say."""
-    path = loaded.path
-    run_folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-    result = read_result(run_folder) or {}
+    bits per byte at its step (the CSV logger's metrics), None where it does not say (a
+    checkpoint outside a run folder says only its step)."""
+    run = run_folder_of(loaded.path)
+    result = (run.read_result() if run else None) or {}
     record = {
-        "run": run_folder.name,
+        "run": run.path.name if run else None,
         "steps": loaded.global_step,
         "status": result.get("status"),
         "best_val_loss": result.get("best_val_loss"),
         "val_loss": None,
         "val_bpb": None,
     }
-    if loaded.global_step is not None:
-        record.update(validation_at(run_folder / METRICS, loaded.global_step))
+    if run is not None and loaded.global_step is not None:
+        record.update(validation_at(run.metrics, loaded.global_step))
     return record
 
 
