@@ -6,6 +6,7 @@ from omegaconf import OmegaConf
 from tests.conftest import compose_config
 from tinylm.commands.compare import compare
 from tinylm.errors import ConfigError, TinyLMError
+from tinylm.model import GPT, GPTConfig
 
 
 def write_run(folder, overrides, val_losses):
@@ -50,3 +51,35 @@ def test_folders_without_runs_are_a_clear_error(tmp_path):
         compare(compose_config("compare", f"runs={tmp_path / 'missing'}", output))
     with pytest.raises(ConfigError, match="runs is not set"):
         compare(compose_config("compare", output))
+
+
+def test_the_table_gives_bpb_throughput_parameters_and_steps_and_seconds_to_a_target(
+    tmp_path, capsys
+):
+    model = {"vocab_size": 65, "block_size": 16, "n_layer": 1, "n_head": 2, "d_model": 8,
+             "d_ff": 16}  # fmt: skip
+    runs = {}
+    for name, losses in (("fast", [2.5, 1.9, 1.7]), ("slow", [2.8, 2.4, 2.0])):
+        folder = runs[name] = tmp_path / "sweep" / name
+        write_run(folder, [f"+ablation={name}"], losses)
+        (folder / "csv" / "metrics.csv").write_text(
+            "epoch,step,train/loss,train/tokens_per_sec,val/loss,val/bpb\n"
+            + "".join(f"0,{10 * i + 9},3.0,{tps},,\n" for i, tps in enumerate((900, 1000, 1100)))
+            + "".join(f"0,{10 * i + 9},,,{loss},{loss * 1.5}\n" for i, loss in enumerate(losses))
+        )
+        OmegaConf.save(OmegaConf.create({"model_config": model}), folder / "csv" / "hparams.yaml")
+        (folder / "result.json").write_text('{"seconds": 60.0, "steps": 30}')
+
+    compare(compose_config("compare", f"runs={tmp_path / 'sweep'}", "target=2.0",
+                           f"output={tmp_path / 'curves.png'}"))  # fmt: skip
+
+    lines = capsys.readouterr().out.splitlines()
+    header = [cell.strip() for cell in lines[0].split("|")[1:-1]]
+    assert header[4:9] == ["final val/bpb", "tokens/s", "parameters", "steps to 2.0",
+                           "s to 2.0 (pro rata)"]  # fmt: skip
+    cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines[2:4]]
+    parameters = f"{GPT(GPTConfig(**model)).num_parameters():,}"
+    assert [row[:9] for row in cells] == [
+        ["+ablation=fast", "1.7000", "30", "1.7000", "2.5500", "1,000", parameters, "20", "40.0"],
+        ["+ablation=slow", "2.0000", "30", "2.0000", "3.0000", "1,000", parameters, "30", "60.0"],
+    ]

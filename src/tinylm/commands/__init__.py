@@ -20,9 +20,10 @@ from typing import TypeVar
 from omegaconf import DictConfig
 
 from tinylm.errors import TinyLMError
-from tinylm.experiments.run_folders import register_resolvers
-from tinylm.experiments.run_results import record_failed_job
-from tinylm.training.interrupts import Interrupted, signals_stop_at_once
+from tinylm.runs.claim import register_resolvers
+from tinylm.runs.folder import RunFolder
+from tinylm.runs.interrupts import Interrupted, signals_stop_at_once
+from tinylm.runs.results import record_failed_job
 from tinylm.utils.hydra import check_override_types, in_sweep
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result | No
                 raise
             log.debug("user error", exc_info=True)
             if in_sweep():
-                record_failed_job(cfg.paths.output_dir, str(user_error))
+                record_failed_job(RunFolder(cfg.paths.output_dir), str(user_error))
                 return None
             print(f"error: {user_error}", file=sys.stderr)
             raise SystemExit(1) from None

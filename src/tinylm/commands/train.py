@@ -12,27 +12,25 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from tinylm.commands import find_user_error
 from tinylm.errors import ConfigError, DivergenceError, WriteError
-from tinylm.experiments.resume import resumed_config, run_overrides
-from tinylm.experiments.run_folders import LAST_CHECKPOINT, holds_a_run
-from tinylm.experiments.run_results import (
+from tinylm.runs.folder import RunFolder
+from tinylm.runs.interrupts import Interrupted
+from tinylm.runs.results import (
     COMPLETED,
     DIVERGED,
     FAILED,
     INTERRUPTED,
     finite_or_none,
     job_record,
-    read_result,
     write_result,
 )
+from tinylm.runs.resume import resumed_config, run_overrides
 from tinylm.training import fit
-from tinylm.training.interrupts import Interrupted
 from tinylm.utils.hydra import command_line_overrides, in_sweep
 
 log = logging.getLogger(__name__)
@@ -48,14 +46,13 @@ def train(cfg: DictConfig) -> float | None:
         if in_sweep():
             raise ConfigError("resume= continues one run; it cannot be part of a sweep (-m).")
         cfg = resumed_config(cfg, overrides)
-        overrides = run_overrides(cfg.paths.output_dir)
-        earlier_seconds = (read_result(cfg.paths.output_dir) or {}).get("seconds", 0.0)
-    elif holds_a_run(cfg.paths.output_dir):
-        raise ConfigError(
-            f"{cfg.paths.output_dir} holds a run already; continue it with "
-            f"resume={cfg.paths.output_dir}, or leave hydra.run.dir out to train in a new folder."
-        )
-    record: dict[str, Any] = job_record(cfg.paths.output_dir, overrides)
+        run = RunFolder(cfg.paths.output_dir)
+        overrides = run_overrides(run)
+        earlier_seconds = (run.read_result() or {}).get("seconds", 0.0)
+    else:
+        run = RunFolder(cfg.paths.output_dir)
+        run.refuse_if_it_holds_a_run()
+    record: dict[str, Any] = job_record(run, overrides)
     try:
         result = fit(cfg)
     except (Exception, Interrupted) as error:
@@ -66,11 +63,11 @@ def train(cfg: DictConfig) -> float | None:
         record.update(status=status, error=str(user_error or f"{type(error).__name__}: {error}"))
         record["seconds"] = round(earlier_seconds + time.perf_counter() - started, 1)
         try:
-            write_result(cfg.paths.output_dir, record)
+            write_result(run, record)
         except WriteError as not_written:  # the full disk that failed the run, most likely:
             log.error(not_written)  # the run's own error is the one to report
         if isinstance(error, Interrupted):
-            log.warning(f"Stopped by {error.signal.name}{how_to_continue(record['folder'])}")
+            log.warning(f"Stopped by {error.signal.name}{how_to_continue(run)}")
             raise SystemExit(error.exit_status) from None
         if not in_sweep():
             raise
@@ -91,11 +88,10 @@ def train(cfg: DictConfig) -> float | None:
             error=f"no finite val/loss (final: {result.final_val_loss}): the training diverged "
             "or never validated",
         )
-    write_result(cfg.paths.output_dir, record)
+    write_result(run, record)
     if result.stopped_by:
         log.warning(
-            f"Stopped by {result.stopped_by.name} at step {result.steps:,}"
-            f"{how_to_continue(record['folder'])}"
+            f"Stopped by {result.stopped_by.name} at step {result.steps:,}{how_to_continue(run)}"
         )
         raise SystemExit(128 + result.stopped_by)  # the shell's convention for a signal
     if record["status"] == FAILED and in_sweep():
@@ -104,8 +100,8 @@ def train(cfg: DictConfig) -> float | None:
     return result.best_val_loss
 
 
-def how_to_continue(folder: str) -> str:
-    """The end of the line that says a signal stopped the run in `folder`: how to go on."""
-    if (Path(folder) / LAST_CHECKPOINT).is_file():
-        return f"; continue with python scripts/train.py resume={folder}"
+def how_to_continue(run: RunFolder) -> str:
+    """The end of the line that says a signal stopped `run`: how to go on."""
+    if run.last_checkpoint.is_file():
+        return f"; continue with python scripts/train.py resume={run.path.resolve()}"
     return " before its first checkpoint: there is nothing to resume; start the run again."

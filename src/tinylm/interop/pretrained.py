@@ -1,5 +1,6 @@
-"""A 🤗 transformers GPT-2 as a tinylm GPT and tokenizer: from a folder that save_pretrained wrote,
-or from the 🤗 Hub by its id (openai-community/gpt2), downloaded and cached by huggingface_hub."""
+"""A 🤗 transformers model as a tinylm GPT and tokenizer: a GPT-2, Llama, Qwen3 or NanoChat (the
+classes tinylm exports to), from a folder that save_pretrained wrote, or from the 🤗 Hub by its id
+(openai-community/gpt2), downloaded and cached by huggingface_hub."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import TypeVar
 
 import torch
 from safetensors import SafetensorError, safe_open
-from transformers import AutoConfig, AutoTokenizer, GPT2LMHeadModel, PretrainedConfig
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig
 
 from tinylm.errors import CheckpointError
+from tinylm.interop.classes import CLASSES
 from tinylm.interop.gpt2_format import from_gpt2_weights, gpt_config_from_gpt2
+from tinylm.interop.llama_format import from_llama_weights, gpt_config_from_llama
 from tinylm.interop.tokenizer_files import tinylm_tokenizer
 from tinylm.model import GPT
 from tinylm.tokenizers import Tokenizer
@@ -23,26 +26,35 @@ Loaded = TypeVar("Loaded")
 SAFETENSORS_WEIGHTS = "model.safetensors"
 # What AutoTokenizer reads a GPT-2 tokenizer from: 🤗 tokenizers' file, or GPT-2's own two.
 TOKENIZER_FILES = (("tokenizer.json",), ("vocab.json", "merges.txt"))
+TOKEN_EMBEDDINGS = ("wte.weight", "embed_tokens.weight")  # GPT-2's name, Llama's and its kin's
 
 
 def load_transformers_model(source: str) -> tuple[GPT, Tokenizer]:
-    """The GPT (fp32, on the CPU, train mode) and tokenizer of a 🤗 GPT-2 folder or hub id.
+    """The GPT (fp32, on the CPU, train mode) and tokenizer of a 🤗 folder or hub id.
 
-    A local folder's files are checked before they are read: its tokenizer files are there,
-    and its weights have the sizes its config.json gives."""
+    A local folder's files are checked before they are read: its weights have the sizes its
+    config.json gives, and its tokenizer files are there."""
     config = fetch(AutoConfig.from_pretrained, source)
-    if config.model_type != "gpt2":
+    model_type = config.model_type
+    if model_type not in CLASSES:
         raise CheckpointError(
-            f"{source} is a {config.model_type} model; tinylm reads GPT-2 models (model_type "
-            "gpt2) only."
+            f"{source} is a {model_type} model; tinylm reads {', '.join(CLASSES)} models "
+            "(model_type) only."
         )
     folder = Path(source).expanduser()
     if folder.is_dir():
         check_weights_fit_config(folder, config)
-    gpt_config = gpt_config_from_gpt2(config, source)
-    hf_model = fetch(GPT2LMHeadModel.from_pretrained, source, config=config, dtype=torch.float32)
+    is_gpt2 = model_type == "gpt2"
+    # The config first: a model tinylm cannot represent is refused before its weights load.
+    gpt_config = (gpt_config_from_gpt2 if is_gpt2 else gpt_config_from_llama)(config, source)
+    hf_model = fetch(AutoModelForCausalLM.from_pretrained, source, config=config,
+                     dtype=torch.float32)  # fmt: skip
+    if is_gpt2:
+        state = from_gpt2_weights(hf_model.transformer.state_dict(), gpt_config)
+    else:
+        state = from_llama_weights(hf_model.state_dict(), gpt_config, model_type)
     model = GPT(gpt_config)
-    model.load_state_dict(from_gpt2_weights(hf_model.transformer.state_dict(), gpt_config))
+    model.load_state_dict(state)
     if folder.is_dir():
         check_tokenizer_files(folder)
     tokenizer = tinylm_tokenizer(fetch(AutoTokenizer.from_pretrained, source), source)
@@ -59,8 +71,8 @@ def check_tokenizer_files(folder: Path) -> None:
 
 
 def check_weights_fit_config(folder: Path, config: PretrainedConfig) -> None:
-    """model.safetensors' embeddings against config.json's sizes, from the file's header alone
-    (transformers would load the weights first and print a report of every mismatch)."""
+    """model.safetensors' token embedding against config.json's sizes, from the file's header
+    alone (transformers would load the weights first and print a report of every mismatch)."""
     path = folder / SAFETENSORS_WEIGHTS
     if not path.is_file():
         return  # pytorch_model.bin: transformers loads it safely or refuses it (fetch)
@@ -73,19 +85,15 @@ def check_weights_fit_config(folder: Path, config: PretrainedConfig) -> None:
             f"{path} cannot be read ({error}): it is damaged or was cut short; download or "
             "export it again."
         ) from None
-    expected = {
-        "wte.weight": [config.vocab_size, config.n_embd],
-        "wpe.weight": [config.n_positions, config.n_embd],
-    }
-    for name, shape in expected.items():
-        found = shapes.get(name, shapes.get(f"transformer.{name}"))
-        if found is not None and list(found) != shape:
-            raise CheckpointError(
-                f"{path} holds {name} of shape {list(found)} where {folder / 'config.json'} "
-                f"(vocab_size {config.vocab_size}, n_positions {config.n_positions}, n_embd "
-                f"{config.n_embd}) needs {shape}: the config and the weights are of different "
-                "models; put the config.json that was saved with these weights beside them."
-            )
+    embedding = next((n for n in shapes if n.endswith(TOKEN_EMBEDDINGS)), None)
+    expected = [config.vocab_size, config.hidden_size]
+    if embedding is not None and list(shapes[embedding]) != expected:
+        raise CheckpointError(
+            f"{path} holds {embedding} of shape {list(shapes[embedding])} where "
+            f"{folder / 'config.json'} (vocab_size {config.vocab_size}, hidden size "
+            f"{config.hidden_size}) needs {expected}: the config and the weights are of "
+            "different models; put the config.json that was saved with these weights beside them."
+        )
 
 
 def fetch(load: Callable[..., Loaded], source: str, **kwargs) -> Loaded:
