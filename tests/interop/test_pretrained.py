@@ -213,7 +213,8 @@ def test_a_folder_whose_files_cannot_be_trusted_is_one_sentence(hf_folder, tmp_p
     with pytest.raises(CheckpointError) as raised:
         load_checkpoint(other_vocabulary)
     assert str(raised.value).startswith(
-        f"{other_vocabulary / 'model.safetensors'} holds wte.weight of shape [{vocab_size}, 32] "
+        f"{other_vocabulary / 'model.safetensors'} holds transformer.wte.weight of shape "
+        f"[{vocab_size}, 32] "
         f"where {other_vocabulary / 'config.json'} (vocab_size {vocab_size + 10}, hidden size 32)"
     )
 
