@@ -12,7 +12,6 @@ from omegaconf import DictConfig
 
 from tinylm import generation
 from tinylm.checkpoint import load_checkpoint
-from tinylm.errors import ConfigError, PromptError
 from tinylm.generation import GenerationSettings, TextStream, encode_prompt, read_prompts
 from tinylm.utils.device import resolve_device
 from tinylm.utils.files import append_jsonl
