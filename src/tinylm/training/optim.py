@@ -9,8 +9,10 @@ from torch import nn
 from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from tinylm.errors import ConfigError
+from tinylm.training.muon import build_muon_with_adamw, check_muon_is_available
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
+OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
+MUON_LR_ADJUSTMENTS = ("original", "match_rms_adamw")
 WARMUP_MAX_FRACTION = 0.1
 
 
@@ -46,6 +48,10 @@ def build_optimizer(model: nn.Module, config: dict, fused: bool = True) -> torch
     fused=False keeps torch's default kernels.
     """
     check_optimizer_config(config)
+    if config["name"] == "muon":
+        groups = parameter_groups(model, config["adamw_weight_decay"])
+        parameters = [p for group in groups for p in group["params"]]
+        return build_muon_with_adamw(model, config, groups, fused and has_fused_adam(parameters))
     groups = parameter_groups(model, config["weight_decay"])
     if config["name"] == "sgd":
         return torch.optim.SGD(
@@ -70,6 +76,8 @@ def warmup_steps_for(requested: int, total_steps: int) -> int:
 
 class WarmupCosine:
     """Multiplier of the peak learning rate at optimizer step `step` (for torch's LambdaLR).
+    One multiplier for every parameter group: under optimizer=muon, Muon's and AdamW's
+    learning rates rise and decay together, each from its own peak.
 
     0 -> warmup: rises linearly from lr/warmup to lr.
     warmup -> total: half a cosine from lr down to min_lr.
@@ -118,11 +126,16 @@ def check_optimizer_config(config: dict) -> None:
         raise ConfigError(
             f"optimizer.min_lr must lie between 0 and optimizer.lr ({lr}), not {config['min_lr']}."
         )
+    if name == "muon":
+        check_muon_config(config)
     for key, low, high in (
         ("weight_decay", 0.0, math.inf),
         ("eps", 1e-30, math.inf),
         ("momentum", 0.0, 1.0),
         ("warmup_steps", 0, math.inf),
+        ("adamw_weight_decay", 0.0, math.inf),
+        ("adamw_eps", 1e-30, math.inf),
+        ("ns_steps", 1, 99),  # torch's Muon refuses 100 or more
     ):
         if key in config and not low <= config[key] <= high:
             raise ConfigError(
@@ -130,7 +143,21 @@ def check_optimizer_config(config: dict) -> None:
                 if math.isfinite(high)
                 else f"optimizer.{key} must be at least {low:g}, not {config[key]}."
             )
-    if "betas" in config:
-        betas = config["betas"]
-        if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
-            raise ConfigError(f"optimizer.betas must be two numbers in [0, 1), not {betas}.")
+    for key in ("betas", "adamw_betas"):
+        betas = config.get(key)
+        if betas is not None and (len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas)):
+            raise ConfigError(f"optimizer.{key} must be two numbers in [0, 1), not {betas}.")
+
+
+def check_muon_config(config: dict) -> None:
+    """Muon's own settings: torch has it, AdamW's share has a learning rate, a known
+    learning-rate adjustment (how Muon scales its step to a matrix's shape)."""
+    check_muon_is_available()
+    adamw_lr = config["adamw_lr"]
+    if not (math.isfinite(adamw_lr) and adamw_lr > 0):
+        raise ConfigError(f"optimizer.adamw_lr must be a positive number, not {adamw_lr}.")
+    if config["adjust_lr_fn"] not in MUON_LR_ADJUSTMENTS:
+        raise ConfigError(
+            f"optimizer.adjust_lr_fn must be one of {MUON_LR_ADJUSTMENTS}, "
+            f"not {config['adjust_lr_fn']!r}."
+        )

@@ -32,6 +32,7 @@ from tinylm.training.hardware import (
 from tinylm.training.init_from import starting_point
 from tinylm.training.interrupts import StopOnSignal
 from tinylm.training.module import GPTLightningModule
+from tinylm.training.muon import check_muon_fits_hardware
 from tinylm.training.optim import check_optimizer_config
 from tinylm.training.quiet_logs import quiet_library_noise
 from tinylm.training.wandb_logger import finish_wandb_run
@@ -61,6 +62,8 @@ def fit(cfg: DictConfig) -> TrainingResult:
     # known once the tokenizer is), the data's and the Trainer's arguments.
     optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
     check_optimizer_config(optimizer)
+    if optimizer["name"] == "muon":
+        check_muon_fits_hardware(OmegaConf.to_container(cfg.hardware, resolve=True))
     check_compile_setting(cfg.compile)
     if cfg.get("ckpt_path") and Path(cfg.ckpt_path).is_dir():
         raise ConfigError(
