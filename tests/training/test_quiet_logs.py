@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from tests.conftest import run_train_script
-from tinylm.training.quiet_logs import quiet_library_noise
+from tinylm.utils.quiet_logs import quiet_library_noise
 
 NOISE = [
     "weights_only",  # Lightning announcing its default at every save

@@ -34,13 +34,11 @@ from tinylm.training.interrupts import StopOnSignal
 from tinylm.training.module import GPTLightningModule
 from tinylm.training.muon import check_muon_fits_hardware
 from tinylm.training.optim import check_optimizer_config
-from tinylm.training.quiet_logs import quiet_library_noise
 from tinylm.training.wandb_logger import finish_wandb_run
 from tinylm.utils.hydra import command_line_overrides, instantiate_dict
 
 log = logging.getLogger(__name__)
 info = rank_zero_only(log.info)
-quiet_library_noise()  # for every caller of fit(): the scripts, the notebook, the tests
 
 
 @dataclass

@@ -1,6 +1,8 @@
-"""What Lightning and torch print that a learner's terminal does not need: an advertisement,
-a deprecation inside Lightning, and a warning that a resumed run's checkpoint folder holds its
-own checkpoints. Each is dropped by its text, so every other warning still shows."""
+"""What Lightning, torch and tqdm print that a learner's terminal (or notebook) does not need:
+an advertisement, a deprecation inside Lightning, a warning that a resumed run's checkpoint
+folder holds its own checkpoints, and tqdm's complaint in a notebook without ipywidgets. Each
+is dropped by its text, so every other warning still shows. `import tinylm` drops them, before
+any of those libraries is imported."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ UNNEEDED_WARNINGS = [
     # resume= continues in the run's own folder, so its checkpoints are there by design; a new
     # run is never given a folder that holds one (tinylm.experiments.run_folders).
     (UserWarning, r"Checkpoint directory .* exists and is not empty"),
+    # transformers (imported by torchmetrics, so by Lightning) imports tqdm.auto, which warns in
+    # a notebook without ipywidgets; tinylm's own progress bars are plain tqdm.
+    (Warning, r"IProgress not found"),
 ]
 ADVERTISEMENTS = ("💡 Tip:",)  # Lightning's suggestion to install litlogger, at every start
 
