@@ -20,7 +20,7 @@ from typing import TypeVar
 from omegaconf import DictConfig
 
 from tinylm.errors import TinyLMError
-from tinylm.experiments.run_folders import register_resolvers
+from tinylm.runs.claim import register_resolvers
 from tinylm.utils.hydra import check_override_types
 
 log = logging.getLogger(__name__)

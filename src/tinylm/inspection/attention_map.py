@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from tinylm.checkpoint import LoadedCheckpoint
 from tinylm.errors import ConfigError
+from tinylm.runs.folder import run_folder_of
 from tinylm.tokenizers import Tokenizer
 from tinylm.utils.files import atomic_write
 
@@ -70,8 +71,8 @@ def selected_maps(
 def attention_title(loaded: LoadedCheckpoint, prompt: str) -> str:
     """Which checkpoint, step and model the maps show, and for which prompt."""
     path = loaded.path
-    in_run_folder = path.parent.name == "checkpoints"
-    name = f"{path.parent.parent.name}/{path.name}" if in_run_folder else path.name
+    run = run_folder_of(path)
+    name = f"{run.path.name}/{path.name}" if run else path.name
     step = f", step {loaded.global_step:,}" if loaded.global_step is not None else ""
     config = loaded.model.config
     shown = prompt if len(prompt) <= TITLE_PROMPT_CHARS else prompt[:TITLE_PROMPT_CHARS] + "…"

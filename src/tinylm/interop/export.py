@@ -12,7 +12,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from tinylm.errors import ConfigError
-from tinylm.interop.gpt2_format import gpt2_config_values, to_gpt2_weights
+from tinylm.interop.gpt2_format import gpt2_config_values, gpt2_differences, to_gpt2_weights
 from tinylm.interop.tokenizer_files import save_tokenizer_files
 from tinylm.model import GPT
 from tinylm.tokenizers import Tokenizer
@@ -31,6 +31,12 @@ def export_to_transformers(model: GPT, tokenizer: Tokenizer, output_dir: Path) -
     The folder is written under a temporary name beside it and renamed once complete and
     checked, so a failure leaves no half-written folder under the real name.
     """
+    differences = gpt2_differences(model.config)
+    if differences:
+        raise ConfigError(
+            f"No 🤗 transformers class tinylm exports to computes this model exactly; a GPT-2 "
+            f"would need {', '.join(differences)} (nothing was written)."
+        )
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
         raise ConfigError(
             f"output_dir {output_dir} already exists and is not an empty folder; export into a "

@@ -44,6 +44,22 @@ BLOCK_LAYERS = (
 )
 
 
+def gpt2_differences(config: GPTConfig) -> list[str]:
+    """The switches of `config` that GPT2LMHeadModel does not compute, as `model.key=value`
+    settings that would make it a GPT-2 (empty for a GPT-2)."""
+    wanted = {
+        "norm": "layernorm", "mlp": "gelu", "qk_norm": False, "embed_norm": False,
+        "tie_embeddings": True, "logit_softcap": None,
+    }  # fmt: skip
+    differences = [f"model.{key}={value}" for key, value in wanted.items()
+                   if getattr(config, key) != value]  # fmt: skip
+    if config.pos_encoding == "rope":
+        differences.insert(0, "model.pos_encoding=learned")
+    if config.kv_heads != config.n_head:
+        differences.append("model.n_kv_head=null")
+    return differences
+
+
 @torch.no_grad()
 def to_gpt2_weights(model: GPT) -> dict[str, torch.Tensor]:
     """GPT2Model's state dict holding `model`'s function: copies, contiguous, on the CPU."""
