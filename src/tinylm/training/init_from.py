@@ -1,5 +1,6 @@
 """Starting a new run from trained weights (fine-tuning): `init_from=` a tinylm checkpoint or run
-folder, a 🤗 transformers GPT-2 folder, or a hub id such as openai-community/gpt2.
+folder, a 🤗 transformers folder (GPT-2, Llama, Qwen3 or NanoChat), or a hub id such as
+openai-community/gpt2.
 
 The run takes the source's architecture (the model settings its weights fix) and its tokenizer.
 Its own config keeps the rest: dropout and the attention implementation, which weights do not
