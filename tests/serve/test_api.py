@@ -157,7 +157,7 @@ BAD_REQUESTS = [
     ("/api/generate", {"top_k": 10**6}, 400, "(the vocabulary's size)"),
     ("/api/generate", {"top_p": 0}, 400, "top_p must be in (0, 1]"),
     ("/api/generate", {"top_p": 1.5}, 400, "top_p must be in (0, 1]"),
-    ("/api/generate", {"strategy": "beam"}, 400, "strategy should be 'greedy' or 'sample'"),
+    ("/api/generate", {"strategy": "beam"}, 400, "strategy must be greedy or sample here"),
     ("/api/generate", {"seed": -1}, 400, "seed must be between 0 and"),
     ("/api/generate", {"candidates": 0}, 400, "candidates must be between 1 and 20"),
     ("/api/generate", {"stop_at_eos": 1}, 400, "stop_at_eos should be a valid boolean"),
