@@ -22,8 +22,7 @@ from omegaconf import DictConfig
 from tinylm.errors import TinyLMError
 from tinylm.runs.claim import register_resolvers
 from tinylm.runs.folder import RunFolder
-from tinylm.runs.interrupts import Interrupted, signals_stop_at_once
-from tinylm.runs.results import record_failed_job
+from tinylm.runs.signals import Interrupted, signals_stop_at_once
 from tinylm.utils.hydra import check_override_types, in_sweep
 
 log = logging.getLogger(__name__)
@@ -60,6 +59,8 @@ def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result | No
                 raise
             log.debug("user error", exc_info=True)
             if in_sweep():
+                from tinylm.runs.results import record_failed_job  # imports Lightning
+
                 record_failed_job(RunFolder(cfg.paths.output_dir), str(user_error))
                 return None
             print(f"error: {user_error}", file=sys.stderr)

@@ -19,7 +19,6 @@ from omegaconf import DictConfig
 from tinylm.commands import find_user_error
 from tinylm.errors import ConfigError, DivergenceError, WriteError
 from tinylm.runs.folder import RunFolder
-from tinylm.runs.interrupts import Interrupted
 from tinylm.runs.results import (
     COMPLETED,
     DIVERGED,
@@ -30,6 +29,7 @@ from tinylm.runs.results import (
     write_result,
 )
 from tinylm.runs.resume import resumed_config, run_overrides
+from tinylm.runs.signals import Interrupted
 from tinylm.training import fit
 from tinylm.utils.hydra import command_line_overrides, in_sweep
 

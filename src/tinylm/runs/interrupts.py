@@ -6,9 +6,8 @@ holds a state that `resume=` continues exactly, and the train command records th
 interrupted. Further signals change nothing: the run is stopping already (a scheduler may send
 SIGTERM more than once, and a second Ctrl-C must not lose the checkpoint being written).
 
-Anywhere else (tokenizing, loading, evaluating, exporting) a signal stops the command at once:
-it raises `Interrupted`, which the `except BaseException` clauses around every partial write
-clean up after, and which the entry point turns into one line and the shell's exit status.
+Anywhere else (tokenizing, loading, evaluating, exporting) a signal stops the command at once
+(tinylm.runs.signals).
 """
 
 from __future__ import annotations
@@ -16,47 +15,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import FrameType
 
 from lightning.pytorch.callbacks import Callback
 
 from tinylm.runs.logging_steps import at_logging_step
+from tinylm.runs.signals import SIGNALS
 
 log = logging.getLogger(__name__)
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class Interrupted(BaseException):
-    """A signal that stops a command at once. A BaseException, as KeyboardInterrupt is, so that
-    no `except Exception` mistakes it for an error of the command's."""
-
-    def __init__(self, signum: int) -> None:
-        self.signal = signal.Signals(signum)
-        super().__init__(f"stopped by {self.signal.name}")
-
-    @property
-    def exit_status(self) -> int:
-        return 128 + self.signal  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
-
-
-def stop_at_once(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(signum)
-
-
-@contextmanager
-def signals_stop_at_once() -> Iterator[None]:
-    """SIGINT and SIGTERM raise Interrupted inside the block (the main thread's handlers)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # Python delivers signals to the main thread only
-        return
-    previous = {signum: signal.signal(signum, stop_at_once) for signum in SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 class StopOnSignal(Callback):
