@@ -302,6 +302,16 @@ def optimizer_share(clock: dict) -> float | None:
     )
 
 
+def machine_description(device: str, threads: int | None) -> str:
+    import torch
+
+    processor = platform.processor() or platform.machine()
+    return (
+        f"torch {torch.__version__}, {device} ({processor}, {os.cpu_count()} CPUs, "
+        f"OMP_NUM_THREADS={threads or 'unset'})"
+    )
+
+
 def median_difference(times: list[float]) -> float:
     return statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
 
@@ -442,12 +452,8 @@ def main() -> None:
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")  # the cache every run reads, built before any is timed
 
-    import torch
-
     print(
-        f"torch {torch.__version__}, {args.device} ({platform.processor() or platform.machine()},"
-        f" {os.cpu_count()} CPUs, OMP_NUM_THREADS={args.threads or 'unset'}); "
-        f"recipe: {' '.join(overrides)}\n"
+        f"{machine_description(args.device, args.threads)}; recipe: {' '.join(overrides)}\n"
         f"{cfg.trainer.max_steps} steps of {datamodule.batch_size} × {cfg.model.block_size} "
         f"tokens; {args.repeats} repeat(s) of {', '.join(args.variants)}, interleaved\n",
         flush=True,
