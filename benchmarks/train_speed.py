@@ -277,12 +277,13 @@ def launch(
         "load": (load_before, os.getloadavg()[0]),
         "weights": str(weights),
         "optimizer_share": optimizer_share(clock),
-        # Seconds from the process's start to the end of each snapshot's step, less the time
-        # spent saving the snapshots before it.
+        # Seconds from the process's start to the end of each snapshot's step (wall, and CPU
+        # time of the process), less the time spent saving the snapshots before it.
         "snapshots": [
             {
                 "step": s["step"],
                 "time_s": s["time"] - started - s["saving_s"],
+                "cpu_s": s["cpu"] - s["saving_cpu_s"],
                 "path": str(run_dir / "snapshots" / f"step{s['step']:07d}.pt"),
             }
             for s in clock.get("snapshots", [])
