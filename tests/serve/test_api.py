@@ -10,9 +10,12 @@ import pytest
 import torch
 
 from tests.conftest import compose_config
+from tests.serve.conftest import playground_for
+from tinylm.checkpoint import resolve_checkpoint_path
 from tinylm.commands.attention import attention
 from tinylm.commands.generate import generate
 from tinylm.runs.folder import RunFolder
+from tinylm.serve import Limits
 
 PROMPT = "Once upon a time, Tom"
 
@@ -157,7 +160,7 @@ BAD_REQUESTS = [
     ("/api/generate", {"top_k": 10**6}, 400, "(the vocabulary's size)"),
     ("/api/generate", {"top_p": 0}, 400, "top_p must be in (0, 1]"),
     ("/api/generate", {"top_p": 1.5}, 400, "top_p must be in (0, 1]"),
-    ("/api/generate", {"strategy": "beam"}, 400, "strategy should be 'greedy' or 'sample'"),
+    ("/api/generate", {"strategy": "beam"}, 400, "strategy must be greedy or sample here"),
     ("/api/generate", {"seed": -1}, 400, "seed must be between 0 and"),
     ("/api/generate", {"candidates": 0}, 400, "candidates must be between 1 and 20"),
     ("/api/generate", {"stop_at_eos": 1}, 400, "stop_at_eos should be a valid boolean"),
@@ -194,3 +197,11 @@ def test_unknown_paths_methods_and_hosts_are_refused(client):
     assert wrong_method.json()["error"].startswith("GET is not accepted at /api/generate")
     # A page elsewhere that resolves its own name to 127.0.0.1 cannot use the server.
     assert client.get("/api/model", headers={"host": "evil.example"}).status_code == 400
+
+
+def test_a_checkpoint_outside_a_run_folder_has_a_card_without_validation(trained_run, tmp_path):
+    alone = tmp_path / "model.ckpt"
+    alone.write_bytes(resolve_checkpoint_path(trained_run / "run").read_bytes())
+    card = playground_for(alone, Limits()).card()
+    assert card["checkpoint"] == "model.ckpt" and card["global_step"] == 200
+    assert card["training"]["run"] is None and card["training"]["val_loss"] is None

@@ -2,6 +2,7 @@
 
 from tinylm.generation.completion import Completion
 from tinylm.generation.generate import Step, decode_steps, encode_prompt, generate
+from tinylm.generation.prompts import read_prompts
 from tinylm.generation.settings import GenerationSettings
 from tinylm.generation.streaming import TextStream
 
@@ -13,4 +14,5 @@ __all__ = [
     "decode_steps",
     "encode_prompt",
     "generate",
+    "read_prompts",
 ]

@@ -25,6 +25,7 @@ from tinylm.generation.candidates import top_candidates
 from tinylm.inspection import attention_weights
 from tinylm.serve.requests import (
     MAX_SEED,
+    STREAMED_STRATEGIES,
     AttentionRequest,
     BadRequest,
     GenerateRequest,
@@ -97,6 +98,11 @@ class Playground:
     def generation(self, request: GenerateRequest) -> Generation:
         """The generation `request` asks for, checked (a BadRequest says what is wrong)."""
         limits = self.limits
+        if request.strategy not in STREAMED_STRATEGIES:
+            raise BadRequest(
+                f"strategy must be greedy or sample here, not {request.strategy!r}: the playground "
+                "streams one sequence token by token (scripts/generate.py does beam search)."
+            )
         check_range("max_new_tokens", request.max_new_tokens, 1, limits.max_new_tokens,
                     " (this server's limit)")  # fmt: skip
         check_range("temperature", request.temperature, 0, limits.max_temperature)

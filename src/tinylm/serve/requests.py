@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tinylm.generation import GenerationSettings
 
 MAX_SEED = 2**63 - 1
+STREAMED_STRATEGIES = ("greedy", "sample")  # beam search finishes its sequences together
 
 
 class BadRequest(Exception):
@@ -53,7 +53,7 @@ class TokenizeRequest(Request):
 # The defaults are GenerationSettings'; the seed's is a fresh random one, told in the reply.
 class GenerateRequest(Request):
     prompt: str = ""
-    strategy: Literal["greedy", "sample"] = "sample"
+    strategy: str = "sample"
     max_new_tokens: int = GenerationSettings.max_new_tokens
     temperature: float = GenerationSettings.temperature
     top_k: int | None = GenerationSettings.top_k
