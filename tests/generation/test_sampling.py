@@ -97,13 +97,13 @@ def test_a_sequence_stops_at_its_first_end_of_text_token(model_and_prompt):
 
 @pytest.mark.parametrize(
     "settings, message",
-    [(dict(top_p=0.0), "top_p must be in \\(0, 1\\]"),
-     (dict(top_p=1.5), "top_p must be in \\(0, 1\\]"),
-     (dict(temperature=-0.1), "temperature must be 0 \\(greedy\\) or more"),
-     (dict(num_beams=0), "num_beams must be at least 1"),
-     (dict(top_k=0), "top_k must be at least 1"),
-     (dict(strategy="nucleus"), "strategy must be one of"),
-     (dict(max_new_tokens=0), "max_new_tokens must be at least 1"),
+    [(dict(top_p=0.0), "top_p=0.0 is not allowed: top_p takes a number in \\(0, 1\\]"),
+     (dict(top_p=1.5), "top_p=1.5 is not allowed: top_p takes a number in \\(0, 1\\]"),
+     (dict(temperature=-0.1), "temperature=-0.1 .* takes a number ≥ 0"),
+     (dict(num_beams=0), "num_beams=0 .* takes a whole number ≥ 1"),
+     (dict(top_k=0), "top_k=0 .* takes a whole number ≥ 1 or null"),
+     (dict(strategy="nucleus"), "strategy=nucleus .* takes one of greedy, sample, beam"),
+     (dict(max_new_tokens=0), "max_new_tokens=0 .* takes a whole number ≥ 1"),
      (dict(strategy="beam", num_beams=2, num_samples=3), "at most num_beams")],
 )  # fmt: skip
 def test_bad_settings_say_what_is_wrong(settings, message):

@@ -52,11 +52,6 @@ class TinyStoriesDataModule(TokenDataModule):
     ) -> None:
         super().__init__(**kwargs)
         check_dataset_path(path, "tinystories")
-        if variant not in VARIANT_FILES:
-            raise DataError(f"data.variant must be one of {list(VARIANT_FILES)}, not {variant!r}.")
-        for name, value in (("max_train_docs", max_train_docs), ("max_val_docs", max_val_docs)):
-            if value is not None and value < 1:
-                raise DataError(f"data.{name} must be a positive number of stories, or null.")
         self.path = path
         self.variant = variant
         self.revision = revision
