@@ -65,6 +65,8 @@ CASES = [
     Case("a new run into a folder that holds one", "train", ("hydra.run.dir={run}",), "resume="),
     Case("init_from contradicted by the command line", "train",
          ("init_from={run}", "model.n_layer=5"), "model.n_layer"),
+    Case("Muon with sharded matrices", "train", ("optimizer=muon", "hardware=fsdp"),
+         "optimizer=muon"),
     Case("init_from a folder that holds no model", "train", ("init_from={bad}/empty",), "empty"),
     # eval
     Case("eval: a checkpoint that is not there", "eval", ("ckpt_path={bad}/missing.ckpt",),

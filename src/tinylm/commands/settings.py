@@ -19,6 +19,7 @@ from tinylm.generation.settings import GenerationSettings
 from tinylm.model import GPTConfig
 from tinylm.schema import group, group_by, setting
 from tinylm.tokenizers.settings import TOKENIZER_SETTINGS
+from tinylm.training.muon import check_muon_fits_hardware
 from tinylm.training.optim import OPTIMIZER_SETTINGS, WARMUP_MAX_FRACTION, warmup_steps_for
 from tinylm.training.settings import HardwareSettings, TrainerSettings
 
@@ -60,6 +61,8 @@ class TrainSettings(CommandSettings):
     callbacks: dict | None = setting(help="callbacks by name; null switches one off")
 
     def __post_init__(self) -> None:
+        if self.optimizer["name"] == "muon":
+            check_muon_fits_hardware(self.hardware)
         requested, max_steps = self.optimizer["warmup_steps"], self.trainer["max_steps"]
         warmup = warmup_steps_for(requested, max_steps)
         if warmup < requested:

@@ -12,6 +12,7 @@ from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from tinylm.errors import ConfigError
 from tinylm.schema import GroupBy, check_group, setting
+from tinylm.training.muon import build_muon_with_adamw, check_muon_is_available
 
 WARMUP_MAX_FRACTION = 0.1
 
@@ -61,8 +62,38 @@ class SGDSettings(ScheduleSettings):
     nesterov: bool = setting(help="Nesterov momentum")
 
 
+@dataclass(kw_only=True)
+class MuonSettings(ScheduleSettings):
+    """lr, weight_decay and min_lr are Muon's (the blocks' matrices); adamw_* are AdamW's, for
+    the embedding, the head, norms and biases, whose learning rate decays by the same factor."""
+
+    name: Literal["muon"]
+    momentum: float = setting(help="fraction of the previous update kept", low=0, high=1)
+    nesterov: bool = setting(help="Nesterov momentum")
+    ns_steps: int = setting(
+        help="Newton–Schulz iterations that orthogonalise each update; torch takes fewer than 100",
+        low=1, high=99,
+    )  # fmt: skip
+    adjust_lr_fn: str = setting(
+        help="how Muon scales its step to a matrix's shape",
+        choices=("original", "match_rms_adamw"),
+    )
+    adamw_lr: float = setting(help="AdamW's peak learning rate", low=0, low_open=True)
+    adamw_betas: list[float] = setting(
+        help="AdamW's decay rates", low=0, high=1, high_open=True, length=2
+    )
+    adamw_eps: float = setting(help="AdamW's eps", low=0, low_open=True)
+    adamw_weight_decay: float = setting(help="AdamW's decay of the embedding and head", low=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_muon_is_available()
+
+
 # One schema per `optimizer=` choice, picked by optimizer.name; a new optimizer adds its own.
-OPTIMIZER_SETTINGS = {"adamw": AdamWSettings, "adam": AdamSettings, "sgd": SGDSettings}
+OPTIMIZER_SETTINGS = {
+    "adamw": AdamWSettings, "adam": AdamSettings, "sgd": SGDSettings, "muon": MuonSettings,
+}  # fmt: skip
 OPTIMIZERS = tuple(OPTIMIZER_SETTINGS)
 
 
@@ -98,6 +129,10 @@ def build_optimizer(model: nn.Module, config: dict, fused: bool = True) -> torch
     fused=False keeps torch's default kernels.
     """
     check_optimizer_config(config)
+    if config["name"] == "muon":
+        groups = parameter_groups(model, config["adamw_weight_decay"])
+        parameters = [p for group in groups for p in group["params"]]
+        return build_muon_with_adamw(model, config, groups, fused and has_fused_adam(parameters))
     groups = parameter_groups(model, config["weight_decay"])
     if config["name"] == "sgd":
         return torch.optim.SGD(
@@ -122,6 +157,8 @@ def warmup_steps_for(requested: int, total_steps: int) -> int:
 
 class WarmupCosine:
     """Multiplier of the peak learning rate at optimizer step `step` (for torch's LambdaLR).
+    One multiplier for every parameter group: under optimizer=muon, Muon's and AdamW's
+    learning rates rise and decay together, each from its own peak.
 
     0 -> warmup: rises linearly from lr/warmup to lr.
     warmup -> total: half a cosine from lr down to min_lr.
