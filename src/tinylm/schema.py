@@ -318,4 +318,6 @@ def shown(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, DictConfig | ListConfig):
         value = OmegaConf.to_container(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(shown(item) for item in value) + "]"
     return str(value)

@@ -129,7 +129,7 @@ class CompareSettings(CommandSettings):
 class AttentionSettings(CommandSettings):
     device: str = setting(help=DEVICE_HELP)
     ckpt_path: str | None = setting(help=CHECKPOINT_HELP)
-    prompt: str | None = setting(help="the text to look at")
+    prompt: str | None = setting(help="the text to look at, one prompt at a time")
     layer: int | None = setting(help="one layer, counted from 0; null: all", low=0)
     head: int | None = setting(help="one head, counted from 0; null: all", low=0)
     trace: bool = setting(help="also print the shape of every intermediate tensor")
