@@ -114,3 +114,22 @@ def test_bad_eval_settings_say_what_is_wrong(trained_run, tmp_path, override, me
     )
     with pytest.raises(ConfigError, match=message):
         check_settings(cfg, settings_of(evaluate))
+
+
+def test_a_train_split_shorter_than_a_window_does_not_stop_evaluating_the_val_split(
+    trained_run, tmp_path
+):
+    short = tmp_path / "short.txt"  # ~90 training tokens, ~800 validation ones
+    short.write_text((trained_run / "stories.txt").read_text()[:1000])
+    data = (f"data.path={short}", "data.val_fraction=0.9")
+    cfg = compose_config("eval", *eval_overrides(trained_run, tmp_path, *data),
+                         f"paths.output_dir={tmp_path}", "limit_batches=null")  # fmt: skip
+    numbers = evaluate(cfg)
+    assert numbers["split"] == "val" and numbers["tokens"] == 6 * 128  # 6 windows of 128 + 1
+    cfg.split = "train"
+    with pytest.raises(
+        DataError, match=r"train split holds \d+ tokens, fewer than .* = 129"
+    ) as refused:
+        evaluate(cfg)
+    # The checkpoint fixes the context: lowering it is no advice here.
+    assert str(refused.value).endswith("give more text or lower data.val_fraction.")

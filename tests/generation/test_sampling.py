@@ -1,6 +1,7 @@
 """Sampling strategies: the filters, their limits (each reduces to greedy), seeds, EOS."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from tinylm.errors import ConfigError
 from tinylm.generation import GenerationSettings
 from tinylm.generation.generate import encode_prompt
 from tinylm.generation.sampling import choose_next_tokens, keep_top_p
+from tinylm.generation.settings import refuse_knobs_without_effect
 
 INF = math.inf
 
@@ -109,3 +111,21 @@ def test_a_sequence_stops_at_its_first_end_of_text_token(model_and_prompt):
 def test_bad_settings_say_what_is_wrong(settings, message):
     with pytest.raises(ConfigError, match=message):
         GenerationSettings(**settings)
+
+
+@pytest.mark.parametrize(
+    "strategy, given, message",
+    [("beam", {"temperature": 0.5}, "temperature=0.5 has no effect with strategy=beam: only "
+      "strategy=sample reads it. Leave temperature out, or use strategy=sample."),
+     ("greedy", {"top_k": 5}, "top_k=5 has no effect with strategy=greedy"),
+     ("sample", {"num_beams": 8}, "num_beams=8 has no effect with strategy=sample: only "
+      "strategy=beam reads it")],
+)  # fmt: skip
+def test_a_knob_the_strategy_does_not_read_is_refused(strategy, given, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        refuse_knobs_without_effect(strategy, given)
+
+
+def test_the_knobs_a_strategy_reads_pass():
+    refuse_knobs_without_effect("sample", {"temperature": 0.5, "top_k": 5, "max_new_tokens": 9})
+    refuse_knobs_without_effect("beam", {"num_beams": 8, "length_penalty": 1.2})

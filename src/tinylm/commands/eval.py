@@ -29,6 +29,7 @@ def evaluate(cfg: DictConfig) -> dict:
     log.info(f"Checkpoint: {loaded.describe()}")
     datamodule = evaluation_data(cfg, loaded)
     datamodule.setup("validate")
+    datamodule.check_split_holds_a_window(cfg.split, context_is_fixed=True)
     log.info(f"Data: {datamodule.describe()}")
 
     metrics = evaluate_model(

@@ -141,6 +141,9 @@ class FineWebDataModule(TokenDataModule):
 
     # -- epochs --------------------------------------------------------------------------------
 
+    def split_length_advice(self, split: str) -> list[str]:
+        return ["raise data.val_fraction" if split == "val" else "raise data.tokens_per_epoch"]
+
     def source_fingerprint(self) -> dict:
         return {
             "kind": "fineweb",

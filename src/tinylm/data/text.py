@@ -34,6 +34,9 @@ class TextDataModule(TokenDataModule):
             "val_fraction": self.val_fraction,
         }
 
+    def split_length_advice(self, split: str) -> list[str]:
+        return ["raise data.val_fraction" if split == "val" else "lower data.val_fraction"]
+
     def build(self, folder: Path) -> tuple[Tokenizer, dict]:
         tokenizer = build_tokenizer(
             self.tokenizer_spec, lambda: (text for text, _ in iter_pieces(self.files))

@@ -58,6 +58,9 @@ class TinyStoriesDataModule(TokenDataModule):
         self.max_docs = {"train": max_train_docs, "val": max_val_docs}
         self.hf_cache_dir = hf_cache_dir
 
+    def split_length_advice(self, split: str) -> list[str]:
+        return [f"raise data.max_{split}_docs"] if self.max_docs[split] is not None else []
+
     def source_fingerprint(self) -> dict:
         return {
             "kind": "tinystories",

@@ -8,6 +8,12 @@ from tinylm.errors import ConfigError
 from tinylm.schema import check_fields, setting
 
 STRATEGIES = ("greedy", "sample", "beam")
+# The knobs each strategy reads: given to another strategy, they would change nothing.
+STRATEGY_KNOBS = {
+    "greedy": (),
+    "sample": ("temperature", "top_k", "top_p"),
+    "beam": ("num_beams", "length_penalty"),
+}
 
 
 @dataclass(frozen=True)
@@ -48,3 +54,15 @@ class GenerationSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def refuse_knobs_without_effect(strategy: str, given: dict[str, object]) -> None:
+    """Refuse a knob that was asked for (`given`: name -> value) but that `strategy` does not
+    read, e.g. a temperature for beam search, which ranks sequences and never samples."""
+    for name, value in given.items():
+        readers = [other for other, knobs in STRATEGY_KNOBS.items() if name in knobs]
+        if readers and strategy not in readers:
+            raise ConfigError(
+                f"{name}={value} has no effect with strategy={strategy}: only strategy="
+                f"{readers[0]} reads it. Leave {name} out, or use strategy={readers[0]}."
+            )
