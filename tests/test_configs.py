@@ -11,10 +11,11 @@ from omegaconf import OmegaConf
 
 from tests.conftest import CONF_DIR, compose_config, compose_train
 from tinylm.commands.generate import generation_settings
-from tinylm.commands.settings import COMMAND_SETTINGS
+from tinylm.commands.settings import COMMAND_SETTINGS, EVALUATION_SPLITS
 from tinylm.data import TokenDataModule
 from tinylm.data.settings import TINYSTORIES_VARIANTS
 from tinylm.data.tinystories import VARIANT_FILES
+from tinylm.evaluation import SPLITS
 from tinylm.generation.settings import STRATEGIES
 from tinylm.schema import check_settings
 from tinylm.tokenizers import BACKENDS
@@ -144,3 +145,4 @@ def test_each_command_config_passes_its_schema(tmp_path, command):
 def test_the_schemas_choices_are_the_codes_choices():
     assert TINYSTORIES_VARIANTS == tuple(VARIANT_FILES)
     assert set(TOKENIZER_SETTINGS) == set(BACKENDS)
+    assert EVALUATION_SPLITS == SPLITS

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinylm.data.settings import DATA_SETTINGS
-from tinylm.evaluation import SPLITS
 from tinylm.generation.settings import GenerationSettings
 from tinylm.model import GPTConfig
 from tinylm.schema import group, group_by, setting
@@ -28,6 +27,8 @@ log = logging.getLogger(__name__)
 SEED_RANGE = {"low": 0, "high": 2**32 - 1}  # what numpy's and torch's generators take
 DEVICE_HELP = "auto (a CUDA GPU, else MPS, else CPU), cpu, cuda, cuda:N or mps"
 CHECKPOINT_HELP = "a .ckpt file, or a run folder (its best checkpoint, else last.ckpt)"
+# tinylm.evaluation.SPLITS, named here so that a command's start does not import torchmetrics.
+EVALUATION_SPLITS = ("train", "val")
 
 
 @dataclass(kw_only=True)
@@ -92,7 +93,7 @@ class EvalSettings(CommandSettings):
     seed: int = setting(help="data configs refer to it", **SEED_RANGE)
     device: str = setting(help=DEVICE_HELP)
     ckpt_path: str | None = setting(help=CHECKPOINT_HELP)
-    split: str = setting(help="the split to evaluate", choices=SPLITS)
+    split: str = setting(help="the split to evaluate", choices=EVALUATION_SPLITS)
     limit_batches: int | None = setting(help="batches evaluated; null: the whole split", low=1)
     output_file: str = setting(help="eval.json")
     data: dict | None = group_by("_target_", DATA_SETTINGS)
