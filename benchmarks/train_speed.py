@@ -225,8 +225,11 @@ def loop_spec(cfg, datamodule, workdir: Path, run_name: str, device: str) -> dic
     }
 
 
-def launch(variant: str, args, overrides: list[str], spec: dict, run_dir: Path) -> dict:
-    """Run one variant in a process of its own; its wall time, peak RSS and step clock."""
+def launch(
+    variant: str, args, overrides: list[str], spec: dict, run_dir: Path, snapshot_every: int = 0
+) -> dict:
+    """Run one variant in a process of its own; its wall time, peak RSS and step clock (and,
+    for a pipeline run with `snapshot_every`, its weights every that many steps)."""
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     clock_path = run_dir / "clock.json"
@@ -242,6 +245,8 @@ def launch(variant: str, args, overrides: list[str], spec: dict, run_dir: Path) 
             f"compile={compile_flag}", f"hydra.run.dir={run_dir}",
             "+callbacks.step_clock._target_=benchmarks.pipeline_clock.StepClockCallback",
             f"+callbacks.step_clock.path={clock_path}",
+            f"+callbacks.step_clock.snapshot_every={snapshot_every}",
+            f"+callbacks.step_clock.snapshot_dir={run_dir / 'snapshots'}",
         ]  # fmt: skip
     # The repository root for benchmarks.pipeline_clock, ahead of whatever the caller set.
     python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
@@ -271,7 +276,30 @@ def launch(variant: str, args, overrides: list[str], spec: dict, run_dir: Path) 
         "gpu_peak_mib": (clock["gpu_peak_bytes"] or 0) / 2**20 or None,
         "load": (load_before, os.getloadavg()[0]),
         "weights": str(weights),
+        "optimizer_share": optimizer_share(clock),
+        # Seconds from the process's start to the end of each snapshot's step, less the time
+        # spent saving the snapshots before it.
+        "snapshots": [
+            {
+                "step": s["step"],
+                "time_s": s["time"] - started - s["saving_s"],
+                "path": str(run_dir / "snapshots" / f"step{s['step']:07d}.pt"),
+            }
+            for s in clock.get("snapshots", [])
+        ],  # fmt: skip
     }
+
+
+def optimizer_share(clock: dict) -> float | None:
+    """Median share of a step spent from the end of backward to the end of the step (gradient
+    clipping and the optimizer's update), for the runs whose clock recorded it."""
+    starts, ends = clock.get("optimizer_starts"), clock["step_ends"]
+    if not starts or len(starts) != len(ends):
+        return None
+    return statistics.median(
+        (end - start) / (end - previous)
+        for start, end, previous in zip(starts[1:], ends[1:], ends, strict=False)
+    )
 
 
 def median_difference(times: list[float]) -> float:
@@ -280,11 +308,8 @@ def median_difference(times: list[float]) -> float:
 
 def whole_split_val_loss(result: dict, spec: dict, datamodule, device: str) -> float:
     import torch
-    from torch.utils.data import DataLoader
 
     from tinylm.checkpoint import load_checkpoint
-    from tinylm.data.windows import SequentialWindows
-    from tinylm.evaluation import evaluate_model
     from tinylm.model import GPT, GPTConfig
 
     if result["variant"].startswith("loop"):
@@ -293,10 +318,21 @@ def whole_split_val_loss(result: dict, spec: dict, datamodule, device: str) -> f
         model = model.to(device).eval()
     else:
         model = load_checkpoint(result["weights"], device).model
+    return whole_split_metrics(model, datamodule, device)["loss"]
+
+
+def whole_split_metrics(model, datamodule, device: str) -> dict:
+    """Loss, bits per byte and accuracy of `model` on every window of the validation split."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from tinylm.data.windows import SequentialWindows
+    from tinylm.evaluation import evaluate_model
+
     windows = SequentialWindows(datamodule.cache.tokens("val"), datamodule.block_size)
     batches = DataLoader(windows, batch_size=datamodule.batch_size)
     byte_lengths = datamodule.tokenizer.token_byte_lengths()
-    return evaluate_model(model, batches, None, torch.device(device), byte_lengths)["loss"]
+    return evaluate_model(model, batches, None, torch.device(device), byte_lengths)
 
 
 def model_flops_utilisation(

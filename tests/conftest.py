@@ -15,7 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from tinylm.experiments.run_folders import register_resolvers
+from tinylm.runs.claim import register_resolvers
 from tinylm.training import fit
 
 # One intra-op thread per process: the tests' models are tiny (threads gain little), and on a

@@ -17,14 +17,17 @@ from tinylm.data.settings import TINYSTORIES_VARIANTS
 from tinylm.data.tinystories import VARIANT_FILES
 from tinylm.evaluation import SPLITS
 from tinylm.generation.settings import STRATEGIES
+from tinylm.model import GPT, GPTConfig
+from tinylm.model.config import RECIPE_SWITCHES
 from tinylm.schema import check_settings
 from tinylm.tokenizers import BACKENDS
 from tinylm.tokenizers.settings import TOKENIZER_SETTINGS
 from tinylm.training.hardware import trainer_kwargs
 from tinylm.utils.hydra import instantiate_dict
 
-GROUPS = ["model", "data", "tokenizer", "optimizer", "hardware", "logger", "callbacks", "paths",
-          "experiment", "hparams_search", "debug"]  # fmt: skip
+GROUPS = ["model", "arch", "data", "tokenizer", "optimizer", "hardware", "logger", "callbacks",
+          "paths", "experiment", "hparams_search", "debug", "ablation"]  # fmt: skip
+ADDED_GROUPS = {"ablation"}  # not in train.yaml's defaults: added with +group=option
 OPTIONS = [
     (group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))
 ]
@@ -46,7 +49,8 @@ def test_each_config_composes_and_resolves(tmp_path: Path, group, option):
     corpus.write_text("some text")
     # data=text needs its file; the hub datasets keep their own path (a hub id).
     local_text = [] if group == "data" and option != "text" else [f"data.path={corpus}"]
-    cfg = compose_train(tmp_path, f"{group}={option}", *local_text)
+    plus = "+" if group in ADDED_GROUPS else ""
+    cfg = compose_train(tmp_path, f"{plus}{group}={option}", *local_text)
     checked = check_settings(cfg, COMMAND_SETTINGS["train"])
     assert checked["trainer"]["max_steps"] == cfg.trainer.max_steps
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -58,6 +62,33 @@ def test_each_config_composes_and_resolves(tmp_path: Path, group, option):
     if group == "data":
         datamodule = instantiate(cfg.data, _convert_="all")
         assert isinstance(datamodule, TokenDataModule) and datamodule.name == option
+
+
+SIZES = sorted(path.stem for path in (CONF_DIR / "model").glob("*.yaml"))
+RECIPES = sorted(path.stem for path in (CONF_DIR / "arch").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_each_recipe_sets_every_switch_and_nothing_else(recipe):
+    assert set(OmegaConf.load(CONF_DIR / "arch" / f"{recipe}.yaml")) == set(RECIPE_SWITCHES)
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("size", SIZES)
+def test_every_recipe_composes_with_every_size_into_a_model(tmp_path, size, recipe):
+    cfg = compose_train(tmp_path, f"model={size}", f"arch={recipe}")
+    # Every GPTConfig field is a model.* key, so each switch can be flipped on the command line.
+    assert set(cfg.model) == {field for field in GPTConfig.__dataclass_fields__} - {"vocab_size"}
+    config = GPTConfig(vocab_size=65, **cfg.model)
+    recipe_values = OmegaConf.load(CONF_DIR / "arch" / f"{recipe}.yaml")
+    assert {name: getattr(config, name) for name in RECIPE_SWITCHES} == recipe_values
+    if size == "tiny":
+        assert GPT(config).num_parameters() > 0
+
+
+def test_a_switch_flips_alone_on_top_of_a_recipe(tmp_path):
+    cfg = compose_train(tmp_path, "arch=modern", "model.qk_norm=false", "model.n_kv_head=2")
+    assert (cfg.model.qk_norm, cfg.model.n_kv_head, cfg.model.norm) == (False, 2, "rmsnorm")
 
 
 def test_the_prepare_data_config_composes_with_the_same_data_settings(tmp_path):

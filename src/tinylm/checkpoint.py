@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +27,13 @@ from tinylm.interop import require_transformers
 from tinylm.interop.sources import names_transformers_model
 from tinylm.model import GPT, GPTConfig
 from tinylm.model.config import ARCHITECTURE
+from tinylm.runs.folder import BEST_CHECKPOINT_GLOB, LAST_CHECKPOINT, checkpoints_in
 from tinylm.tokenizers import Tokenizer, tokenizer_from_state
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_PREFIX = "model."
 ZIP_SIGNATURE = b"PK\x03\x04"  # how every file torch.save writes begins
-VAL_LOSS_IN_NAME = re.compile(r"val(\d+(?:\.\d+)?)")  # best-step0000300-val2.7367.ckpt
 
 
 @dataclass
@@ -71,13 +70,11 @@ def resolve_checkpoint_path(ckpt_path: str | Path | None) -> Path:
         return path
     if not path.is_dir():
         raise CheckpointError(f"No checkpoint at {path}; check ckpt_path.")
-    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    candidates = sorted(folder.glob("best-*.ckpt"), key=val_loss_in_name)
-    if (folder / "last.ckpt").is_file():
-        candidates.append(folder / "last.ckpt")
+    candidates = checkpoints_in(path)
     if not candidates:
         raise CheckpointError(
-            f"{path} holds no best-*.ckpt or last.ckpt; give a checkpoint file or a run folder."
+            f"{path} holds no {BEST_CHECKPOINT_GLOB} or {LAST_CHECKPOINT}; give a checkpoint file "
+            "or a run folder."
         )
     problems = []
     for candidate in candidates:
@@ -88,11 +85,6 @@ def resolve_checkpoint_path(ckpt_path: str | Path | None) -> Path:
             return candidate
         problems.append(f"{candidate.name}, which {problem}")
     raise CheckpointError(f"{path} holds no readable checkpoint: {'; '.join(problems)}.")
-
-
-def val_loss_in_name(path: Path) -> float:
-    found = VAL_LOSS_IN_NAME.search(path.stem)
-    return float(found.group(1)) if found else float("inf")
 
 
 def checkpoint_file_problem(path: Path) -> str | None:
@@ -166,7 +158,7 @@ def load_checkpoint(
     ckpt_path: str | Path | None, device: torch.device | str = "cpu"
 ) -> LoadedCheckpoint:
     """The model (eval mode, on `device`) and tokenizer of a tinylm checkpoint or run folder, or
-    of a 🤗 transformers GPT-2 folder or hub id."""
+    of a 🤗 transformers folder or hub id (GPT-2, Llama, Qwen3, NanoChat)."""
     if names_transformers_model(ckpt_path):
         require_transformers()
         from tinylm.interop.pretrained import load_transformers_model  # imports transformers

@@ -1,11 +1,17 @@
 """scripts/compare.py: validation curves of runs on one PNG, and a table, best first."""
 
+import math
+
 import pytest
 from omegaconf import OmegaConf
 
 from tests.conftest import compose_config
+from tinylm.checkpoint import load_checkpoint
 from tinylm.commands.compare import compare
 from tinylm.errors import ConfigError, TinyLMError
+from tinylm.experiments.compare import draw_curves, find_runs, read_run
+from tinylm.model import GPT, GPTConfig
+from tinylm.runs.folder import RunFolder
 
 
 def write_run(folder, overrides, val_losses):
@@ -50,3 +56,70 @@ def test_folders_without_runs_are_a_clear_error(tmp_path):
         compare(compose_config("compare", f"runs={tmp_path / 'missing'}", output))
     with pytest.raises(ConfigError, match="runs is not set"):
         compare(compose_config("compare", output))
+
+
+def test_the_plot_shows_training_curves_validation_points_and_chance(trained_run, tmp_path):
+    run = read_run(RunFolder(trained_run / "run"))
+    assert run.vocab_size == load_checkpoint(trained_run / "run").model.config.vocab_size
+    assert len(run.train) > len(run.val) > 0  # logged every 10 steps, validated less often
+    write_run(tmp_path / "b", ["model=tiny"], [3.0, 2.5])  # no checkpoint: no vocabulary
+
+    figure = draw_curves([run, read_run(RunFolder(tmp_path / "b"))], ["trained", "b"])
+    (axes,) = figure.axes
+    train_line, val_line, b_train, b_val = axes.lines[:4]
+    assert list(zip(*train_line.get_data(), strict=True)) == run.train
+    assert list(zip(*val_line.get_data(), strict=True)) == run.val
+    assert train_line.get_color() == val_line.get_color() != b_val.get_color()
+    (chance,) = [line for line in axes.lines[4:] if line.get_linestyle() == ":"]
+    assert chance.get_ydata()[0] == pytest.approx(math.log(run.vocab_size))
+    notes = [text.get_text() for text in axes.texts]
+    assert notes == [f"chance: ln {run.vocab_size} = {math.log(run.vocab_size):.2f}"]
+
+
+def test_identical_runs_stay_visible_and_named_with_their_loss(tmp_path):
+    for name in ("a", "b", "c"):  # three runs with exactly the same curve
+        write_run(tmp_path / name, [f"name={name}"], [3.0, 2.5, 2.4])
+    runs = find_runs([str(tmp_path)])
+    figure = draw_curves(runs, ["name=a", "name=b", "name=c"])
+    (axes,) = figure.axes
+    val_lines = [line for line in axes.lines if line.get_marker() not in ("None", None, "")]
+    styles = {(line.get_marker(), line.get_linestyle(), line.get_color()) for line in val_lines}
+    assert len(val_lines) == 3 and len(styles) == 3
+    assert len({line.get_marker() for line in val_lines}) == 3
+    assert len({line.get_linestyle() for line in val_lines}) == 3
+    assert len({line.get_markersize() for line in val_lines}) == 3  # nested, hollow markers
+    assert {line.get_markerfacecolor() for line in val_lines} == {"none"}
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert legend == ["name=a (best 2.400)", "name=b (best 2.400)", "name=c (best 2.400)"]
+
+
+def test_the_table_gives_bpb_throughput_parameters_and_steps_and_seconds_to_a_target(
+    tmp_path, capsys
+):
+    model = {"vocab_size": 65, "block_size": 16, "n_layer": 1, "n_head": 2, "d_model": 8,
+             "d_ff": 16}  # fmt: skip
+    runs = {}
+    for name, losses in (("fast", [2.5, 1.9, 1.7]), ("slow", [2.8, 2.4, 2.0])):
+        folder = runs[name] = tmp_path / "sweep" / name
+        write_run(folder, [f"+ablation={name}"], losses)
+        (folder / "csv" / "metrics.csv").write_text(
+            "epoch,step,train/loss,train/tokens_per_sec,val/loss,val/bpb\n"
+            + "".join(f"0,{10 * i + 9},3.0,{tps},,\n" for i, tps in enumerate((900, 1000, 1100)))
+            + "".join(f"0,{10 * i + 9},,,{loss},{loss * 1.5}\n" for i, loss in enumerate(losses))
+        )
+        OmegaConf.save(OmegaConf.create({"model_config": model}), folder / "csv" / "hparams.yaml")
+        (folder / "result.json").write_text('{"seconds": 60.0, "steps": 30}')
+
+    compare(compose_config("compare", f"runs={tmp_path / 'sweep'}", "target=2.0",
+                           f"output={tmp_path / 'curves.png'}"))  # fmt: skip
+
+    lines = capsys.readouterr().out.splitlines()
+    header = [cell.strip() for cell in lines[0].split("|")[1:-1]]
+    assert header[4:9] == ["final val/bpb", "tokens/s", "parameters", "steps to 2.0",
+                           "s to 2.0 (pro rata)"]  # fmt: skip
+    cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines[2:4]]
+    parameters = f"{GPT(GPTConfig(**model)).num_parameters():,}"
+    assert [row[:9] for row in cells] == [
+        ["+ablation=fast", "1.7000", "30", "1.7000", "2.5500", "1,000", parameters, "20", "40.0"],
+        ["+ablation=slow", "2.0000", "30", "2.0000", "3.0000", "1,000", parameters, "30", "60.0"],
+    ]

@@ -17,7 +17,7 @@ import torch
 from tests.conftest import REPO_ROOT, compose_train, make_story_corpus, run_train_script
 from tinylm.checkpoint import load_checkpoint
 from tinylm.errors import WriteError
-from tinylm.training import checkpoint_io as checkpoint_io_module
+from tinylm.runs import checkpoint_io as checkpoint_io_module
 from tinylm.training import fit
 from tinylm.utils.files import atomic_write
 
@@ -82,7 +82,7 @@ def files_in(folder):
 
 
 class DiskFullMidway:
-    """Stands in for atomic_write in tinylm.training.checkpoint_io: the `fail_at`-th checkpoint
+    """Stands in for atomic_write in tinylm.runs.checkpoint_io: the `fail_at`-th checkpoint
     whose name starts with `prefix` gets half its bytes written, then "No space left on
     device". The checkpoint folder as it was just before is kept in `before`."""
 

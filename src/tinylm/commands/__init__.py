@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from tinylm.commands.settings import settings_of
 from tinylm.errors import TinyLMError
-from tinylm.experiments.run_folders import register_resolvers
+from tinylm.runs.claim import register_resolvers
 from tinylm.schema import check_settings
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,8 @@ def compare(cfg: DictConfig) -> str:
         )
     folders = [str(run) for run in runs] if isinstance(runs, ListConfig) else [str(runs)]
     output = Path(cfg.output)
-    table = compare_runs(folders, output)
+    table = compare_runs(folders, output, target=cfg.get("target"))
     write_atomically(output.with_suffix(".md"), table + "\n", folder_key="output")
     print(table)
-    log.info(f"Validation loss curves: {output}")
+    log.info(f"Loss curves: {output}")
     return table

@@ -124,6 +124,7 @@ class ExportSettings(CommandSettings):
 class CompareSettings(CommandSettings):
     runs: str | list[str] | None = setting(help="run or sweep folders")
     output: str = setting(help="the PNG; the table goes beside it")
+    target: float | None = setting(help="a val/loss: the table adds each run's time to reach it")
 
 
 @dataclass(kw_only=True)
@@ -131,10 +132,21 @@ class AttentionSettings(CommandSettings):
     device: str = setting(help=DEVICE_HELP)
     ckpt_path: str | None = setting(help=CHECKPOINT_HELP)
     prompt: str | None = setting(help="the text to look at, one prompt at a time")
+    prompt_file: str | None = setting(help="a file whose whole text is the prompt")
     layer: int | None = setting(help="one layer, counted from 0; null: all", low=0)
     head: int | None = setting(help="one head, counted from 0; null: all", low=0)
     trace: bool = setting(help="also print the shape of every intermediate tensor")
     output_file: str = setting(help="the PNG")
+
+
+@dataclass(kw_only=True)
+class ServeSettings(CommandSettings):
+    device: str = setting(help=DEVICE_HELP)
+    ckpt_path: str | None = setting(help=CHECKPOINT_HELP)
+    host: str = setting(help="the address to listen on; 127.0.0.1: this machine only")
+    port: int = setting(help="the port; 0: any free one", low=0, high=65535)
+    # Checked by tinylm.serve.requests.Limits, whose module imports pydantic: not at every start.
+    limits: dict = setting(help="how much one request may ask")
 
 
 # By the name of the command's module (= the script's name).
@@ -146,6 +158,7 @@ COMMAND_SETTINGS: dict[str, type] = {
     "export": ExportSettings,
     "compare": CompareSettings,
     "attention": AttentionSettings,
+    "serve": ServeSettings,
 }
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
@@ -20,17 +19,16 @@ from omegaconf import DictConfig
 
 from tinylm.commands import find_user_error
 from tinylm.errors import ConfigError, DivergenceError, WriteError
-from tinylm.experiments.resume import resumed_config, run_overrides
-from tinylm.experiments.run_folders import holds_a_run
-from tinylm.experiments.run_results import (
+from tinylm.runs.folder import RunFolder
+from tinylm.runs.results import (
     COMPLETED,
     DIVERGED,
     FAILED,
     INTERRUPTED,
     finite_or_none,
-    read_result,
     write_result,
 )
+from tinylm.runs.resume import resumed_config, run_overrides
 from tinylm.training import fit
 from tinylm.utils.hydra import command_line_overrides, in_sweep
 
@@ -47,17 +45,16 @@ def train(cfg: DictConfig) -> float | None:
         if in_sweep():
             raise ConfigError("resume= continues one run; it cannot be part of a sweep (-m).")
         cfg = resumed_config(cfg, overrides)
-        overrides = run_overrides(cfg.paths.output_dir)
-        earlier_seconds = (read_result(cfg.paths.output_dir) or {}).get("seconds", 0.0)
-    elif holds_a_run(cfg.paths.output_dir):
-        raise ConfigError(
-            f"{cfg.paths.output_dir} holds a run already; continue it with "
-            f"resume={cfg.paths.output_dir}, or leave hydra.run.dir out to train in a new folder."
-        )
+        run = RunFolder(cfg.paths.output_dir)
+        overrides = run_overrides(run)
+        earlier_seconds = (run.read_result() or {}).get("seconds", 0.0)
+    else:
+        run = RunFolder(cfg.paths.output_dir)
+        run.refuse_if_it_holds_a_run()
     record: dict[str, Any] = {
         "job": HydraConfig.get().job.num if in_sweep() else None,
         "overrides": overrides,
-        "folder": str(Path(cfg.paths.output_dir).resolve()),
+        "folder": str(run.path.resolve()),
     }
     try:
         result = fit(cfg)
@@ -67,7 +64,7 @@ def train(cfg: DictConfig) -> float | None:
         record.update(status=status, error=str(user_error or f"{type(error).__name__}: {error}"))
         record["seconds"] = round(earlier_seconds + time.perf_counter() - started, 1)
         try:
-            write_result(cfg.paths.output_dir, record)
+            write_result(run, record)
         except WriteError as not_written:  # the full disk that failed the run, most likely:
             log.error(not_written)  # the run's own error is the one to report
         if not in_sweep():
@@ -89,7 +86,7 @@ def train(cfg: DictConfig) -> float | None:
             error=f"no finite val/loss (final: {result.final_val_loss}): the training diverged "
             "or never validated",
         )
-    write_result(cfg.paths.output_dir, record)
+    write_result(run, record)
     if result.stopped_by:
         log.warning(
             f"Stopped by {result.stopped_by.name} at step {result.steps:,}; continue with "

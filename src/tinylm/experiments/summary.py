@@ -13,9 +13,9 @@ from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from tinylm.experiments.run_folders import RESULT_FILE
-from tinylm.experiments.run_results import COMPLETED, DIVERGED, FAILED, read_result
 from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides
+from tinylm.runs.folder import RunFolder, runs_under
+from tinylm.runs.results import COMPLETED, DIVERGED, FAILED
 from tinylm.utils.files import write_atomically
 from tinylm.utils.hydra import in_sweep
 
@@ -44,18 +44,17 @@ def read_jobs(sweep_dir: Path) -> list[dict]:
     """What each job folder of the sweep (one with Hydra's .hydra/) recorded in result.json; a
     job that has not written one yet is still running, or was killed (a cluster's time limit)."""
     jobs = []
-    for hydra_folder in sorted(sweep_dir.rglob(".hydra")):
-        folder = hydra_folder.parent
-        result = read_result(folder)
+    for run in runs_under(sweep_dir, "hydra_config"):
+        result = run.read_result()
         if result is not None:
             jobs.append(result)
             continue
         jobs.append({
-            "job": OmegaConf.load(hydra_folder / "hydra.yaml").hydra.job.num,
-            "overrides": list(OmegaConf.load(hydra_folder / "overrides.yaml")),
-            "folder": str(folder.resolve()),
+            "job": OmegaConf.load(run.hydra_config).hydra.job.num,
+            "overrides": list(OmegaConf.load(run.overrides)),
+            "folder": str(run.path.resolve()),
             "status": NO_RESULT,
-            "error": f"no {RESULT_FILE}: the job is still running, or was killed",
+            "error": f"no {run.result.name}: the job is still running, or was killed",
         })  # fmt: skip
     return jobs
 
@@ -88,7 +87,8 @@ def write_summary(sweep_dir: Path) -> str:
     counts += f", {len(unfinished)} without a result." if unfinished else "."
     lines = [f"# Sweep {sweep_dir}", "", counts, "", markdown_table(HEADER, rows)]
     if failed or unfinished:
-        lines += ["", "Not completed (a failed job's train.log has its traceback):", ""]
+        log = RunFolder("").log.name
+        lines += ["", f"Not completed (a failed job's {log} has its traceback):", ""]
         lines += [f"- job {job['job']}: {job['error']}" for job in failed + unfinished]
     markdown = "\n".join(lines) + "\n"
     write_atomically(sweep_dir / "summary.md", markdown, SWEEP_FOLDER_KEY)

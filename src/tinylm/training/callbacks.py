@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 
 from tinylm.errors import TinyLMError
 from tinylm.generation import GenerationSettings, encode_prompt, generate
+from tinylm.runs.logging_steps import at_logging_step
 from tinylm.tokenizers import tokenizer_from_state
-from tinylm.training.logging_steps import at_logging_step
 from tinylm.utils.files import append_jsonl, atomic_write, keep_records_before
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ from torchmetrics import MeanMetric
 
 from tinylm.bits_per_byte import BitsPerByte
 from tinylm.model import GPT, GPTConfig
+from tinylm.runs.logging_steps import at_logging_step
 from tinylm.tokenizers import tokenizer_from_state
 from tinylm.training.compile import check_compile_setting, compile_model, should_compile
-from tinylm.training.logging_steps import at_logging_step
 from tinylm.training.optim import build_optimizer, build_scheduler
 
 

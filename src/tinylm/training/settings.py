@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from tinylm.errors import ConfigError
 from tinylm.schema import setting
 
 
@@ -22,10 +23,11 @@ class TrainerSettings:
     check_val_every_n_epoch: int | None = setting(
         help="null: batches never run out, so validation is by step", low=1
     )
-    limit_val_batches: int = setting(
-        help="validation batches per evaluation; validation picks the best checkpoint and "
-        "writes last.ckpt, so a run cannot skip it",
-        low=1,
+    limit_val_batches: int | float = setting(
+        help="batches per validation, or a fraction ≤ 1.0 of the split; validation picks the "
+        "best checkpoint and writes last.ckpt, so a run cannot skip it",
+        low=0,
+        low_open=True,
     )
     log_every_n_steps: int = setting(help="steps between logged metrics", low=1)
     accumulate_grad_batches: int = setting(help="micro-batches per optimizer step", low=1)
@@ -33,6 +35,14 @@ class TrainerSettings:
         help="the largest global gradient norm; null or 0: no clipping", low=0
     )
     deterministic: bool | Literal["warn"] = setting(help="only deterministic torch kernels")
+
+    def __post_init__(self) -> None:
+        batches = self.limit_val_batches
+        if isinstance(batches, float) and batches > 1:
+            raise ConfigError(
+                f"trainer.limit_val_batches={batches} is not allowed: a number of batches is a "
+                "whole number, and a fraction of the split is at most 1.0; change it."
+            )
 
 
 @dataclass(kw_only=True)

@@ -19,8 +19,10 @@ from tinylm.checkpoint import check_checkpoint_fits
 from tinylm.data import TokenDataModule
 from tinylm.errors import ConfigError
 from tinylm.model import GPTConfig
+from tinylm.runs.checkpoint_io import AtomicCheckpointIO, StopWhenSaveFailed
+from tinylm.runs.folder import RunFolder
+from tinylm.runs.interrupts import StopOnSignal
 from tinylm.training.callbacks import LossCurve
-from tinylm.training.checkpoint_io import AtomicCheckpointIO, StopWhenSaveFailed
 from tinylm.training.hardware import (
     apply_global_batch,
     check_accelerator_is_here,
@@ -29,7 +31,6 @@ from tinylm.training.hardware import (
     trainer_kwargs,
 )
 from tinylm.training.init_from import starting_point
-from tinylm.training.interrupts import StopOnSignal
 from tinylm.training.module import GPTLightningModule
 from tinylm.training.wandb_logger import finish_wandb_run
 from tinylm.utils.hydra import command_line_overrides, instantiate_dict
@@ -59,7 +60,7 @@ def fit(cfg: DictConfig) -> TrainingResult:
     if cfg.get("ckpt_path") and Path(cfg.ckpt_path).is_dir():
         raise ConfigError(
             f"ckpt_path={cfg.ckpt_path} is a folder; training starts from a checkpoint file, "
-            f"e.g. ckpt_path={Path(cfg.ckpt_path) / 'checkpoints' / 'last.ckpt'}, and "
+            f"e.g. ckpt_path={RunFolder(cfg.ckpt_path).last_checkpoint}, and "
             f"resume={cfg.ckpt_path} continues a run in its own folder."
         )
     # init_from: the source's architecture (written into cfg.model), tokenizer and weights.

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lightning.pytorch.callbacks import Checkpoint
+
+from tinylm.runs.folder import RunFolder
 
 
 class LastCheckpoint(Checkpoint):
-    """Saves `<dirpath>/last.ckpt` after every validation and when training ends.
+    """Saves the run folder's last.ckpt after every validation and when training ends.
 
     ModelCheckpoint(save_last=True) writes last.ckpt only when it saves another checkpoint at
     the same step, so after a validation that is not the best, last.ckpt would keep an older
@@ -21,8 +21,8 @@ class LastCheckpoint(Checkpoint):
     newest state (which file is best), as a run resumed from it needs.
     """
 
-    def __init__(self, dirpath: str) -> None:
-        self.path = Path(dirpath) / "last.ckpt"
+    def __init__(self, run_folder: str) -> None:
+        self.path = RunFolder(run_folder).last_checkpoint
         self.saved_at_step: int | None = None
 
     def on_validation_end(self, trainer, pl_module) -> None:
@@ -35,5 +35,7 @@ class LastCheckpoint(Checkpoint):
     def save(self, trainer) -> None:
         if trainer.fast_dev_run or self.saved_at_step == trainer.global_step:
             return
-        trainer.save_checkpoint(self.path)
+        # The whole state (optimizer, loops, callbacks): resume= continues from it. Said, not
+        # left to Lightning's default, which it announces at every save.
+        trainer.save_checkpoint(self.path, weights_only=False)
         self.saved_at_step = trainer.global_step

@@ -15,7 +15,7 @@ from types import FrameType
 
 from lightning.pytorch.callbacks import Callback
 
-from tinylm.training.logging_steps import at_logging_step
+from tinylm.runs.logging_steps import at_logging_step
 
 log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGINT, signal.SIGTERM)

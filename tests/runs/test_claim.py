@@ -8,7 +8,7 @@ from hydra.core.utils import setup_globals
 from omegaconf import OmegaConf
 
 from tests.conftest import CONF_DIR
-from tinylm.experiments.run_folders import unique_dir
+from tinylm.runs.claim import unique_dir
 
 SECOND = "2026-01-01_12-00-00"
 

@@ -2,7 +2,7 @@
 
 The run's composed config (<run>/.hydra/config.yaml) is the base; the overrides on the command
 line apply on top of it, and checkpoints/last.ckpt is the state. Hydra already runs in the same
-folder (run_folders.run_dir) without writing its own record there; the run's config and
+folder (runs.claim.run_dir) without writing its own record there; the run's config and
 overrides are updated here, once checked, so that the next resume starts from what this one
 ran. What the weights and the position in the data depend on — the model, the tokenizer, the
 data and the seed — cannot change.
@@ -17,13 +17,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from tinylm.errors import ConfigError
-from tinylm.experiments.run_folders import LAST_CHECKPOINT, RUN_CONFIG, find_run_to_resume
+from tinylm.runs.folder import RunFolder
 from tinylm.utils.files import write_atomically
 
 KEPT = ("model", "tokenizer", "data", "seed")
 # Groups that set keys all over the config (`# @package _global_`): a resumed run keeps its own.
 RECIPES = ("experiment", "debug", "hparams_search")
-OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 
 
 def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
@@ -34,13 +33,14 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
             "Give resume= (continue a run in its own folder) or ckpt_path= (start a new run "
             "from a checkpoint), not both."
         )
-    folder = find_run_to_resume(cfg.resume, Path(cfg.paths.log_dir) / cfg.task_name / "runs")
+    run_folder = RunFolder.to_resume(cfg.resume, Path(cfg.paths.log_dir) / cfg.task_name / "runs")
+    folder = run_folder.path
     if folder != Path(cfg.paths.output_dir).resolve():
         raise ConfigError(
             f"resume={cfg.resume} runs in {folder}, but hydra.run.dir says "
             f"{cfg.paths.output_dir}; leave hydra.run.dir out when resuming."
         )
-    run = OmegaConf.load(folder / RUN_CONFIG)
+    run = OmegaConf.load(run_folder.config)
     new = [o for o in OverridesParser.create().parse_overrides(overrides) if applies_to_run(o)]
     for override in new:
         key = override.key_or_group
@@ -57,9 +57,9 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
             refuse_a_change(run, key, value, folder)
         OmegaConf.update(run, key, value, merge=False, force_add=True)
     run.resume = str(folder)
-    run.ckpt_path = str(folder / LAST_CHECKPOINT)
-    write_atomically(folder / RUN_CONFIG, OmegaConf.to_yaml(run))
-    write_atomically(folder / OVERRIDES_FILE, merged_overrides(folder, new))
+    run.ckpt_path = str(run_folder.last_checkpoint)
+    write_atomically(run_folder.config, OmegaConf.to_yaml(run))
+    write_atomically(run_folder.overrides, merged_overrides(run_folder, new))
     OmegaConf.set_struct(run, True)  # like the config Hydra hands a command
     return run
 
@@ -105,16 +105,16 @@ def first_difference(old: Any, new: Any, name: str) -> tuple[str, Any, Any] | No
     return None if old == new else (name, old, new)
 
 
-def run_overrides(folder: str | Path) -> list[str]:
+def run_overrides(run: RunFolder) -> list[str]:
     """The overrides that made the run, a resume's included."""
-    return [str(override) for override in OmegaConf.load(Path(folder) / OVERRIDES_FILE)]
+    return [str(override) for override in OmegaConf.load(run.overrides)]
 
 
-def merged_overrides(folder: Path, new: list) -> str:
+def merged_overrides(run: RunFolder, new: list) -> str:
     """The run's overrides with this command's on top (a key given again replaces its earlier
     value), so that a run's overrides still say how it differs from the defaults."""
     parser = OverridesParser.create()
-    earlier = run_overrides(folder)
+    earlier = run_overrides(run)
     replaced = {o.key_or_group for o in new}
     kept = [text for text in earlier if parser.parse_override(text).key_or_group not in replaced]
     return OmegaConf.to_yaml(OmegaConf.create(kept + [o.input_line for o in new]))

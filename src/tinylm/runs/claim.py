@@ -14,7 +14,8 @@ Processes that Lightning starts itself (hardware=ddp on one machine) are handed 
 process's folder on their command line, so they never resolve it.
 
 `resume=<run folder>` (or `latest`) makes the run folder that of the run being resumed
-(`${run_dir:...}`).
+(`${run_dir:...}`), and `${run_path:FOLDER,NAME}` names a file of a run folder's layout
+(tinylm.runs.folder) in the conf files.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from tinylm.errors import ConfigError
+from tinylm.runs.folder import RunFolder
 
 TORCHRUN_WITHOUT_ID = "none"  # torchrun's run id when it was given no --rdzv-id
 
@@ -67,51 +69,11 @@ def distributed_job_id() -> str | None:
     return f"torchrun-{run_id}"
 
 
-RUN_CONFIG = Path(".hydra") / "config.yaml"  # the composed config Hydra saves in a run folder
-RESULT_FILE = "result.json"  # how the run ended (experiments/run_results.py)
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
-LATEST = "latest"
-
-
-def find_run_to_resume(resume: str, runs_folder: str | Path) -> Path:
-    """The run folder that `resume=` names: a folder, or `latest`, the run under `runs_folder`
-    whose last.ckpt is the newest (a run that never checkpointed has nothing to resume)."""
-    if resume == LATEST:
-        runs = [
-            checkpoint.parent.parent
-            for checkpoint in Path(runs_folder).expanduser().glob(f"*/{LAST_CHECKPOINT}")
-            if (checkpoint.parent.parent / RUN_CONFIG).is_file()
-        ]
-        if not runs:
-            raise ConfigError(
-                f"resume=latest: no run under {runs_folder} has a {LAST_CHECKPOINT} to resume "
-                "from; give the run folder, resume=<folder>."
-            )
-        return max(runs, key=lambda run: (run / LAST_CHECKPOINT).stat().st_mtime_ns).resolve()
-    folder = Path(resume).expanduser()
-    if folder.is_file():
-        raise ConfigError(
-            f"resume={resume} is a file; resume takes a run folder (to start a new run from a "
-            "checkpoint file, use ckpt_path=)."
-        )
-    if not (folder / RUN_CONFIG).is_file():
-        raise ConfigError(
-            f"resume={resume} is not a run folder (it has no {RUN_CONFIG}); give a folder that "
-            "scripts/train.py wrote, e.g. outputs/train/runs/<run>, or resume=latest."
-        )
-    if not (folder / LAST_CHECKPOINT).is_file():
-        raise ConfigError(
-            f"resume={resume}: the run has no {LAST_CHECKPOINT} (it stopped before its first "
-            "validation), so there is nothing to resume; start it again."
-        )
-    return folder.resolve()
-
-
 def run_dir(resume: str | None, runs_folder: str, name: str) -> str:
     """hydra.run.dir: the folder of the run that `resume=` names, else a new one (unique_dir)."""
     if resume:
         try:
-            return str(find_run_to_resume(resume, runs_folder))
+            return str(RunFolder.to_resume(resume, runs_folder).path)
         except ConfigError:
             # The train command says what is wrong; raised here, in Hydra's set-up, it would
             # reach the user as a traceback.
@@ -119,22 +81,24 @@ def run_dir(resume: str | None, runs_folder: str, name: str) -> str:
     return unique_dir(runs_folder, name)
 
 
-def holds_a_run(folder: str | Path) -> bool:
-    """Whether a run has already trained in `folder`: it has a result or a checkpoint."""
-    folder = Path(folder)
-    return (folder / RESULT_FILE).is_file() or any(folder.glob("checkpoints/*.ckpt"))
-
-
 def hydra_output_subdir(resume: str | None, output_dir: str) -> str | None:
     """Where Hydra records an invocation: `.hydra` in a new folder; nowhere in the folder of a
     run being resumed, whose own config and overrides the train command updates once it has
     checked them, nor in one that holds a run already, which the train command refuses — so a
     refused command leaves the run folder as it was."""
-    return None if resume or holds_a_run(output_dir) else ".hydra"
+    run = RunFolder(output_dir)
+    return None if resume or run.holds_a_run() else str(run.hydra.relative_to(run.path))
+
+
+def run_path(folder: str, name: str) -> str:
+    """A file or folder of the run folder by its name in RunFolder's layout: the conf files
+    write ${run_path:${paths.output_dir},loss_curve} rather than spelling the file's name."""
+    return str(getattr(RunFolder(folder), name))
 
 
 RESOLVERS = {
     "unique_dir": unique_dir,
+    "run_path": run_path,
     "run_dir": run_dir,
     "hydra_output_subdir": hydra_output_subdir,
 }

@@ -6,7 +6,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from tinylm.errors import DivergenceError
-from tinylm.training.logging_steps import at_logging_step
+from tinylm.runs.logging_steps import at_logging_step
 
 NO_STEP = torch.iinfo(torch.int64).max  # "no non-finite loss yet"
 

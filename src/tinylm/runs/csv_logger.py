@@ -11,6 +11,7 @@ from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
+from tinylm.runs.folder import RunFolder
 from tinylm.utils.files import write_atomically
 
 
@@ -46,7 +47,11 @@ class ContinuedMetricsWriter(ExperimentWriter):
 
 
 class RunCSVLogger(CSVLogger):
-    """conf/logger/csv.yaml: <run folder>/csv/metrics.csv, continued when a run resumes."""
+    """conf/logger/csv.yaml: the run folder's csv/metrics.csv, continued when a run resumes."""
+
+    def __init__(self, run_folder: str, **kwargs) -> None:
+        csv_folder = RunFolder(run_folder).csv  # Lightning's CSVLogger writes save_dir/name/
+        super().__init__(save_dir=csv_folder.parent, name=csv_folder.name, version="", **kwargs)
 
     @property
     @rank_zero_experiment

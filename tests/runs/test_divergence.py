@@ -9,8 +9,8 @@ import torch
 
 from tests.conftest import compose_train, run_train_script
 from tinylm.errors import DivergenceError
+from tinylm.runs.divergence import StopWhenDiverged
 from tinylm.training import fit
-from tinylm.training.divergence import StopWhenDiverged
 
 TINY_CHAR = ("model=tiny", "data=text", "tokenizer=char", "logger=csv",
              "callbacks.progress_bar=null")  # fmt: skip
