@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tinylm.checkpoint import check_checkpoint_fits, load_checkpoint, resolve_checkpoint_path
 from tinylm.errors import CheckpointError
@@ -146,3 +147,48 @@ def test_a_checkpoint_from_before_a_model_setting_existed_still_fits(trained_run
     check_checkpoint_fits(path, {**config, "dropout": 0.3, "attention": "manual"})
     with pytest.raises(CheckpointError, match="the checkpoint has gelu exact, this run tanh"):
         check_checkpoint_fits(path, {**config, "gelu": "tanh"})
+
+
+def gpt2_reference_logits(weights: dict, config: GPTConfig, idx: torch.Tensor) -> torch.Tensor:
+    """GPT-2's forward written out from the weights (learned positions, LayerNorm, exact GELU,
+    tied head): what every checkpoint written before the model's switches computes."""
+    C, H = config.d_model, config.n_head
+
+    def layer_norm(x, name):
+        return F.layer_norm(x, (C,), weights[f"{name}.weight"], weights.get(f"{name}.bias"))
+
+    def linear(x, name):
+        return F.linear(x, weights[f"{name}.weight"], weights.get(f"{name}.bias"))
+
+    T = idx.size(1)
+    x = weights["tok_emb.weight"][idx] + weights["pos_emb.weight"][:T]
+    for i in range(config.n_layer):
+        q, k, v = linear(layer_norm(x, f"blocks.{i}.ln_1"), f"blocks.{i}.attn.qkv").split(C, -1)
+        q, k, v = (t.unflatten(-1, (H, C // H)).transpose(1, 2) for t in (q, k, v))
+        scores = q @ k.transpose(-2, -1) / (C // H) ** 0.5
+        scores = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+        heads = (scores.softmax(-1) @ v).transpose(1, 2).flatten(2)
+        x = x + linear(heads, f"blocks.{i}.attn.proj")
+        hidden = F.gelu(linear(layer_norm(x, f"blocks.{i}.ln_2"), f"blocks.{i}.mlp.fc"))
+        x = x + linear(hidden, f"blocks.{i}.mlp.proj")
+    return (layer_norm(x, "ln_f") @ weights["tok_emb.weight"].T)[..., : config.vocab_size]
+
+
+def test_a_checkpoint_from_before_the_switches_loads_and_computes_as_gpt2(trained_run, tmp_path):
+    path = tmp_path / "older.ckpt"
+    shutil.copy(trained_run / "run" / "checkpoints" / "last.ckpt", path)
+    checkpoint = torch.load(path, weights_only=True)
+    old_fields = ("vocab_size", "block_size", "n_layer", "n_head", "d_model", "d_ff", "dropout",
+                  "bias", "pos_encoding", "attention")  # fmt: skip
+    model_config = checkpoint["hyper_parameters"]["model_config"]
+    checkpoint["hyper_parameters"]["model_config"] = {
+        name: model_config[name] for name in old_fields
+    }
+    torch.save(checkpoint, path)
+    model = load_checkpoint(path).model
+    idx = torch.randint(
+        0, model.config.vocab_size, (2, 20), generator=torch.Generator().manual_seed(0)
+    )
+    with torch.no_grad():
+        expected = gpt2_reference_logits(model.state_dict(), model.config, idx)
+        torch.testing.assert_close(model(idx), expected, rtol=1e-5, atol=1e-5)

@@ -12,11 +12,13 @@ from tests.conftest import CONF_DIR, compose_config, compose_train
 from tinylm.commands.generate import generation_settings
 from tinylm.data import TokenDataModule
 from tinylm.generation.settings import STRATEGIES
+from tinylm.model import GPT, GPTConfig
+from tinylm.model.config import RECIPE_SWITCHES
 from tinylm.training.hardware import trainer_kwargs
 from tinylm.utils.hydra import instantiate_dict
 
-GROUPS = ["model", "data", "tokenizer", "optimizer", "hardware", "logger", "callbacks", "paths",
-          "experiment", "hparams_search", "debug"]  # fmt: skip
+GROUPS = ["model", "arch", "data", "tokenizer", "optimizer", "hardware", "logger", "callbacks",
+          "paths", "experiment", "hparams_search", "debug"]  # fmt: skip
 OPTIONS = [
     (group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))
 ]
@@ -48,6 +50,33 @@ def test_each_config_composes_and_resolves(tmp_path: Path, group, option):
     if group == "data":
         datamodule = instantiate(cfg.data, _convert_="all")
         assert isinstance(datamodule, TokenDataModule) and datamodule.name == option
+
+
+SIZES = sorted(path.stem for path in (CONF_DIR / "model").glob("*.yaml"))
+RECIPES = sorted(path.stem for path in (CONF_DIR / "arch").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_each_recipe_sets_every_switch_and_nothing_else(recipe):
+    assert set(OmegaConf.load(CONF_DIR / "arch" / f"{recipe}.yaml")) == set(RECIPE_SWITCHES)
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("size", SIZES)
+def test_every_recipe_composes_with_every_size_into_a_model(tmp_path, size, recipe):
+    cfg = compose_train(tmp_path, f"model={size}", f"arch={recipe}")
+    # Every GPTConfig field is a model.* key, so each switch can be flipped on the command line.
+    assert set(cfg.model) == {field for field in GPTConfig.__dataclass_fields__} - {"vocab_size"}
+    config = GPTConfig(vocab_size=65, **cfg.model)
+    recipe_values = OmegaConf.load(CONF_DIR / "arch" / f"{recipe}.yaml")
+    assert {name: getattr(config, name) for name in RECIPE_SWITCHES} == recipe_values
+    if size == "tiny":
+        assert GPT(config).num_parameters() > 0
+
+
+def test_a_switch_flips_alone_on_top_of_a_recipe(tmp_path):
+    cfg = compose_train(tmp_path, "arch=modern", "model.qk_norm=false", "model.n_kv_head=2")
+    assert (cfg.model.qk_norm, cfg.model.n_kv_head, cfg.model.norm) == (False, 2, "rmsnorm")
 
 
 def test_the_prepare_data_config_composes_with_the_same_data_settings(tmp_path):

@@ -158,7 +158,7 @@ def load_checkpoint(
     ckpt_path: str | Path | None, device: torch.device | str = "cpu"
 ) -> LoadedCheckpoint:
     """The model (eval mode, on `device`) and tokenizer of a tinylm checkpoint or run folder, or
-    of a 🤗 transformers GPT-2 folder or hub id."""
+    of a 🤗 transformers folder or hub id (GPT-2, Llama, Qwen3, NanoChat)."""
     if names_transformers_model(ckpt_path):
         require_transformers()
         from tinylm.interop.pretrained import load_transformers_model  # imports transformers

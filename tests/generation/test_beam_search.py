@@ -62,3 +62,17 @@ def test_cached_and_uncached_beam_search_agree_past_the_context(trained_run):
     uncached = tokens_of(loaded.model, prompt, use_cache=False, **settings)
     assert len(prompt) + len(cached[0]) > 128
     assert cached == uncached
+
+
+def test_cached_and_uncached_beam_search_agree_on_a_modern_grouped_query_model():
+    # Rotary positions at the cached position, a cache of one key/value head, the cache's rows
+    # reordered between beams: the same beams as recomputing every step.
+    model = random_gpt(
+        pos_encoding="rope", norm="rmsnorm", norm_weight=False, mlp="relu2", qk_norm=True,
+        embed_norm=True, tie_embeddings=False, logit_softcap=15.0, n_kv_head=1,
+    )  # fmt: skip
+    settings = dict(strategy="beam", num_beams=3, num_samples=3, max_new_tokens=40,
+                    stop_at_eos=False)  # fmt: skip
+    cached = tokens_of(model, [3, 1, 4], use_cache=True, **settings)
+    assert cached == tokens_of(model, [3, 1, 4], use_cache=False, **settings)
+    assert len(cached[0]) == 40

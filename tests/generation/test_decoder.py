@@ -19,7 +19,7 @@ def test_cached_and_uncached_greedy_decoding_agree_for_300_tokens_past_the_conte
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])
-@pytest.mark.parametrize("pos_encoding", ["learned", "sinusoidal"])
+@pytest.mark.parametrize("pos_encoding", ["learned", "sinusoidal", "rope"])
 def test_cached_and_uncached_sampling_agree_for_both_attentions_and_encodings(
     attention, pos_encoding
 ):

@@ -14,7 +14,7 @@ def small_gpt(**overrides) -> GPT:
     return GPT(GPTConfig(**{**values, **overrides})).eval()
 
 
-@pytest.mark.parametrize("pos_encoding", ["learned", "sinusoidal"])
+@pytest.mark.parametrize("pos_encoding", ["learned", "sinusoidal", "rope"])
 def test_every_stage_has_the_shape_its_letters_say(pos_encoding):
     model = small_gpt(pos_encoding=pos_encoding)
     stages = trace_shapes(model, torch.randint(0, 70, (2, 5)))
@@ -33,6 +33,23 @@ def test_every_stage_has_the_shape_its_letters_say(pos_encoding):
     assert [name for name in names if name in path] == path
     assert ("pos_emb" in names) == (pos_encoding == "learned")
     assert stages[-1].shape == (2, 5, 70) and stages[-2].shape == (2, 5, 128)  # V, padded V
+
+
+@pytest.mark.parametrize("mlp", ["swiglu", "relu2"])
+def test_every_stage_of_a_modern_grouped_query_model_has_the_shape_its_letters_say(mlp):
+    model = small_gpt(pos_encoding="rope", norm="rmsnorm", qk_norm=True, embed_norm=True,
+                      tie_embeddings=False, mlp=mlp, n_kv_head=2)  # fmt: skip
+    stages = trace_shapes(model, torch.randint(0, 70, (2, 5)))
+    sizes = letter_sizes(model.config, batch=2, tokens=5)
+    for stage in stages:
+        letters, _ = STAGES[stage.generic_name]
+        assert stage.shape == shape_in_letters(letters, sizes), stage.name
+    names = {stage.generic_name for stage in stages}
+    assert {"ln_emb", "blocks.N.attn.q_norm", "blocks.N.attn.k_norm"} <= names
+    assert ({"blocks.N.mlp.gate", "blocks.N.mlp.up"} <= names) == (mlp == "swiglu")
+    assert dict((s.name, s.shape) for s in stages)["blocks.0.attn.qkv"] == (2, 5, 32 + 2 * 2 * 8)
+    header = format_trace(stages, model.config).splitlines()[0]
+    assert "H=4 heads of D=8, K=2 key/value heads, F=48" in header
 
 
 def test_the_printed_trace_shows_the_first_block_and_sums_up_the_others():

@@ -14,7 +14,14 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, PreTrainedTokenizerFast
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    OPTConfig,
+    PreTrainedTokenizerFast,
+    Qwen3Config,
+)
 
 from tests.conftest import REPO_ROOT, compose_config, compose_train, make_story_corpus
 from tinylm.checkpoint import load_checkpoint
@@ -134,9 +141,18 @@ def test_a_hub_id_that_cannot_be_downloaded_is_one_sentence(monkeypatch):
 
 
 def test_models_tinylm_cannot_represent_are_refused_by_name(tmp_path):
-    LlamaConfig(hidden_size=32, num_attention_heads=4).save_pretrained(tmp_path / "llama")
-    with pytest.raises(CheckpointError, match="is a llama model; tinylm reads GPT-2 models"):
+    OPTConfig(hidden_size=32, num_attention_heads=4).save_pretrained(tmp_path / "opt")
+    with pytest.raises(CheckpointError, match="is a opt model; tinylm reads gpt2, llama, qwen3, "
+                       "nanochat models"):  # fmt: skip
+        load_checkpoint(tmp_path / "opt")
+    LlamaConfig(hidden_size=32, num_attention_heads=4, hidden_act="gelu",
+                rope_parameters={"rope_type": "linear", "rope_theta": 1e4, "factor": 2.0},
+                ).save_pretrained(tmp_path / "llama")  # fmt: skip
+    with pytest.raises(CheckpointError, match="hidden_act 'gelu', rope_type 'linear'"):
         load_checkpoint(tmp_path / "llama")
+    Qwen3Config(hidden_size=32, num_attention_heads=4, head_dim=16).save_pretrained(tmp_path / "q")
+    with pytest.raises(CheckpointError, match="head_dim 16 apart from hidden_size"):
+        load_checkpoint(tmp_path / "q")
     GPT2Config(activation_function="relu", scale_attn_by_inverse_layer_idx=True).save_pretrained(
         tmp_path / "relu"
     )

@@ -9,7 +9,7 @@ import torch
 from tinylm.checkpoint import load_checkpoint
 from tinylm.errors import ConfigError
 from tinylm.model import GPTConfig
-from tinylm.model.block import MLP
+from tinylm.model.mlp import MLP
 
 
 def test_a_checkpoint_written_before_the_setting_existed_computes_as_before(trained_run, tmp_path):
@@ -28,8 +28,8 @@ def test_tanh_is_gpt2s_approximation_of_gelu():
     x = torch.linspace(-6, 6, 1001)
     gpt2 = 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
     config = dict(vocab_size=10, d_model=4, d_ff=8)
-    tanh = MLP(GPTConfig(**config, gelu="tanh")).gelu(x)
-    exact = MLP(GPTConfig(**config)).gelu(x)
+    tanh = MLP(GPTConfig(**config, gelu="tanh")).act(x)
+    exact = MLP(GPTConfig(**config)).act(x)
     torch.testing.assert_close(tanh, gpt2, rtol=0, atol=1e-6)
     torch.testing.assert_close(exact, 0.5 * x * (1 + torch.erf(x / math.sqrt(2))))
     assert (tanh - exact).abs().max() > 1e-4  # two different functions

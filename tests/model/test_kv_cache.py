@@ -21,6 +21,38 @@ def test_feeding_a_sequence_in_pieces_through_the_cache_gives_the_full_logits(
     assert cache.length == 16
 
 
+SWITCHES = {
+    "rope": dict(pos_encoding="rope"),
+    "rope base 500": dict(pos_encoding="rope", rope_base=500.0),
+    "rmsnorm": dict(norm="rmsnorm"),
+    "weightless rmsnorm": dict(norm="rmsnorm", norm_weight=False),
+    "swiglu": dict(mlp="swiglu"),
+    "relu2": dict(mlp="relu2"),
+    "qk-norm": dict(qk_norm=True),
+    "untied": dict(tie_embeddings=False),
+    "soft-cap": dict(logit_softcap=3.0),
+    "grouped-query": dict(n_head=4, n_kv_head=2),
+    "multi-query": dict(n_head=4, n_kv_head=1),
+    "embed norm": dict(embed_norm=True),
+    "modern": dict(pos_encoding="rope", norm="rmsnorm", norm_weight=False, mlp="relu2",
+                   qk_norm=True, embed_norm=True, tie_embeddings=False, logit_softcap=15.0,
+                   bias=False, n_head=4, n_kv_head=2),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_the_cache_gives_the_full_logits_under_every_switch(switch, attention):
+    torch.manual_seed(0)
+    model = GPT(tiny_config(attention=attention, **SWITCHES[switch])).eval()
+    idx = torch.randint(0, 50, (2, 16))
+    cache = model.new_cache(batch_size=2)
+    assert cache.layers[0].keys.shape == (2, model.config.kv_heads, 16, model.config.head_dim)
+    pieces = [idx[:, :5], idx[:, 5:9], *idx[:, 9:].split(1, dim=1)]
+    logits = torch.cat([model(piece, cache=cache) for piece in pieces], dim=1)
+    torch.testing.assert_close(logits, model(idx), rtol=1e-5, atol=1e-5)
+
+
 def test_last_only_gives_the_last_row_of_the_logits():
     torch.manual_seed(0)
     model = GPT(tiny_config()).eval()

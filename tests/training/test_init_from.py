@@ -82,6 +82,13 @@ def test_only_command_line_settings_that_contradict_the_source_are_named(tmp_pat
         "model.gelu=exact where the source has tanh",
     ]
     assert contradictions(["model.bias=true", "tokenizer=gpt2"], cfg, architecture, gpt2) == []
+    # arch=modern sets the switches of the model; the source is a GPT-2.
+    modern = compose_train(tmp_path, "model=small", "arch=modern")
+    assert contradictions(["arch=modern"], modern, architecture, gpt2) == [
+        "model.bias=False where the source has True",
+        "model.pos_encoding=rope where the source has learned",
+    ]
+    assert contradictions(["arch=gpt2"], cfg, architecture, gpt2) == []
     bpe = {"kind": "bpe", "vocab_size": 4096}
     assert contradictions(["tokenizer=gpt2"], cfg, architecture, bpe) == [
         "tokenizer.kind=tiktoken where the source has bpe"

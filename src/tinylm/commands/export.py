@@ -1,4 +1,5 @@
-"""`python scripts/export.py` (conf/export.yaml): a checkpoint as a 🤗 transformers GPT-2 folder."""
+"""`python scripts/export.py` (conf/export.yaml): a checkpoint as a 🤗 transformers folder of the
+class that computes its model (GPT-2, Llama, Qwen3 or NanoChat)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ def export(cfg: DictConfig) -> str:
     output_dir = Path(cfg.output_dir).expanduser()
     loaded = load_checkpoint(cfg.ckpt_path)
     log.info(f"Checkpoint: {loaded.describe()}")
-    difference = export_to_transformers(loaded.model, loaded.tokenizer, output_dir)
+    class_name, difference = export_to_transformers(loaded.model, loaded.tokenizer, output_dir)
     log.info(
-        f"Wrote {output_dir}: GPT2LMHeadModel.from_pretrained gives tinylm's logits (largest "
+        f"Wrote {output_dir}: {class_name}.from_pretrained gives tinylm's logits (largest "
         f"difference {difference:.1e}), AutoTokenizer.from_pretrained its tokenizer's ids."
     )
     log.info(

@@ -5,8 +5,9 @@ attention probes, which name q, k, v, the scores and the weights), so the shapes
 model really produces. format_trace prints them with the letters the code's comments use and
 one line on what each stage is.
 
-Letters: B sequences, T tokens, C = d_model, H heads, D = C / H head size, F = d_ff,
-V vocabulary, V' = V padded to a multiple of 64 (the embedding's rows).
+Letters: B sequences, T tokens, C = d_model, H heads, D = C / H head size, K key/value heads
+(= H unless grouped-query), F = d_ff, V vocabulary, V' = V padded to a multiple of 64 (the
+embedding's rows).
 """
 
 from __future__ import annotations
@@ -25,24 +26,29 @@ STAGES = {
     "ids": ("B, T", "token ids, one row per sequence"),
     "tok_emb": ("B, T, C", "token embeddings: the table's row for each id"),
     "pos_emb": ("T, C", "position embeddings: one learned vector per position"),
-    "drop": ("B, T, C", "token + position embeddings: the residual stream starts"),
-    "blocks.N.ln_1": ("B, T, C", "LayerNorm: each position rescaled, before attention"),
-    "blocks.N.attn.qkv": ("B, T, 3C", "queries, keys and values of all heads in one matmul"),
-    "blocks.N.attn.probe.q": ("B, H, T, D", "queries, split into H heads of D channels"),
-    "blocks.N.attn.probe.k": ("B, H, T, D", "keys (with a KV cache: every position so far)"),
+    "ln_emb": ("B, T, C", "the embeddings normalised (model.embed_norm)"),
+    "drop": ("B, T, C", "token (+ position) embeddings: the residual stream starts"),
+    "blocks.N.ln_1": ("B, T, C", "the norm (LayerNorm or RMSNorm) before attention"),
+    "blocks.N.attn.qkv": ("B, T, C+2KD", "queries, keys and values of all heads in one matmul"),
+    "blocks.N.attn.q_norm": ("B, H, T, D", "QK-norm: each head's queries normalised"),
+    "blocks.N.attn.k_norm": ("B, K, T, D", "QK-norm: each key/value head's keys normalised"),
+    "blocks.N.attn.probe.q": ("B, H, T, D", "queries in H heads of D channels (rope: turned)"),
+    "blocks.N.attn.probe.k": ("B, H, T, D", "keys, one per query head (KV cache: all so far)"),
     "blocks.N.attn.probe.v": ("B, H, T, D", "values"),
     "blocks.N.attn.probe.scores": ("B, H, T, T", "q·k/√D for each query and key; -inf ahead"),
     "blocks.N.attn.probe.weights": ("B, H, T, T", "softmax of each row: the attention map"),
     "blocks.N.attn.probe.heads": ("B, H, T, D", "weights @ v: each head's mix of values"),
     "blocks.N.attn.proj": ("B, T, C", "the heads side by side (H·D = C), projected"),
     "blocks.N.attn": ("B, T, C", "attention's output, added to the residual stream"),
-    "blocks.N.ln_2": ("B, T, C", "LayerNorm, before the MLP"),
+    "blocks.N.ln_2": ("B, T, C", "the norm before the MLP"),
     "blocks.N.mlp.fc": ("B, T, F", "each position widened to F channels"),
-    "blocks.N.mlp.gelu": ("B, T, F", "GELU, the non-linearity"),
+    "blocks.N.mlp.gate": ("B, T, F", "SwiGLU: widened, the gate (through SiLU)"),
+    "blocks.N.mlp.up": ("B, T, F", "SwiGLU: widened, the values the gate lets through"),
+    "blocks.N.mlp.act": ("B, T, F", "the non-linearity (GELU or ReLU²)"),
     "blocks.N.mlp.proj": ("B, T, C", "back to C channels"),
     "blocks.N.mlp": ("B, T, C", "the MLP's output, added to the residual stream"),
     "blocks.N": ("B, T, C", "the residual stream after the block"),
-    "ln_f": ("B, T, C", "a last LayerNorm"),
+    "ln_f": ("B, T, C", "a last norm"),
     "lm_head": ("B, T, V'", "a logit for every row of the embedding table"),
     "logits": ("B, T, V", "next-token logits: the padding rows cut off"),
 }
@@ -92,8 +98,9 @@ def trace_shapes(model: GPT, idx: torch.Tensor) -> list[Stage]:
 def letter_sizes(config: GPTConfig, batch: int, tokens: int) -> dict[str, int]:
     """The size each letter of STAGES stands for."""
     return {
-        "B": batch, "T": tokens, "C": config.d_model, "3C": 3 * config.d_model,
-        "H": config.n_head, "D": config.head_dim, "F": config.d_ff,
+        "B": batch, "T": tokens, "C": config.d_model, "H": config.n_head, "K": config.kv_heads,
+        "D": config.head_dim, "C+2KD": config.d_model + 2 * config.kv_heads * config.head_dim,
+        "F": config.d_ff,
         "V": config.vocab_size, "V'": config.padded_vocab_size,
     }  # fmt: skip
 
@@ -107,10 +114,11 @@ def format_trace(stages: list[Stage], config: GPTConfig) -> str:
     """A table of the stages: name, shape, shape in letters, what the stage is. Blocks after
     the first are summed up in one line when their shapes are the first block's."""
     batch, tokens = stages[0].shape
+    grouped = config.kv_heads != config.n_head
     header = (
         f"B={batch} {'sequence' if batch == 1 else 'sequences'}, T={tokens} tokens, "
-        f"C={config.d_model} channels, "
-        f"H={config.n_head} heads of D={config.head_dim}, F={config.d_ff}, "
+        f"C={config.d_model} channels, H={config.n_head} heads of D={config.head_dim}, "
+        f"{f'K={config.kv_heads} key/value heads, ' if grouped else ''}F={config.d_ff}, "
         f"V={config.vocab_size} (V'={config.padded_vocab_size})"
     )
     repeated = blocks_repeat_the_first(stages, config.n_layer)

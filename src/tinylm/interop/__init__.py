@@ -1,8 +1,9 @@
-"""🤗 transformers interop: a tinylm GPT written as a GPT-2 folder, a GPT-2 read as a tinylm GPT.
+"""🤗 transformers interop: a tinylm GPT written as a folder of the 🤗 class that computes it
+(classes: GPT-2, Llama, Qwen3, NanoChat), and such a folder read as a tinylm GPT.
 
-gpt2_format and sources need nothing beyond torch; export, pretrained and tokenizer_files import
-transformers, so they are imported only by what uses them (a training run on local text never
-loads transformers).
+classes, gpt2_format, llama_format and sources need nothing beyond torch; export, pretrained
+and tokenizer_files import transformers, so they are imported only by what uses them (a
+training run on local text never loads transformers).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ tinylm's GPT is GPT-2's architecture; only names and four layouts differ:
   padding read back from GPT-2 is zeros.
 - A sinusoidal tinylm model has a fixed position table where GPT-2 learns one: the table is
   written as the learned table it equals.
-- A bias-free tinylm model (bias=false) is written with zero biases, which compute the same.
+- A bias-free tinylm model (bias=false) is written with zero biases, and LayerNorms without
+  gains (norm_weight=false) with gains of one: they compute the same.
 Weights use GPT2Model's names (as in OpenAI's GPT-2 checkpoints); the LM head is tied to `wte`.
 """
 
@@ -57,10 +58,11 @@ def to_gpt2_weights(model: GPT) -> dict[str, torch.Tensor]:
         "wpe.weight": model.position_encoding(0, config.block_size),  # (T, C)
     }
     for name, module in modules.items():
-        transposed = isinstance(module, nn.Linear)
-        weights[f"{name}.weight"] = module.weight.t() if transposed else module.weight
-        # Both a Linear's bias and a LayerNorm's have one entry per row of the weight.
-        zeros = module.weight.new_zeros(module.weight.shape[0])
+        # A LayerNorm without gains has gains of one; a Linear's weight and a LayerNorm's gains
+        # have one row per entry of the bias.
+        weight = module.weight if module.weight is not None else torch.ones(config.d_model)
+        weights[f"{name}.weight"] = weight.t() if isinstance(module, nn.Linear) else weight
+        zeros = weight.new_zeros(weight.shape[0])
         weights[f"{name}.bias"] = module.bias if module.bias is not None else zeros
     return {name: tensor.detach().cpu().contiguous().clone() for name, tensor in weights.items()}
 

@@ -1,5 +1,6 @@
-"""A 🤗 transformers GPT-2 as a tinylm GPT and tokenizer: from a folder that save_pretrained wrote,
-or from the 🤗 Hub by its id (openai-community/gpt2), downloaded and cached by huggingface_hub."""
+"""A 🤗 transformers model as a tinylm GPT and tokenizer: a GPT-2, Llama, Qwen3 or NanoChat (the
+classes tinylm exports to), from a folder that save_pretrained wrote, or from the 🤗 Hub by its id
+(openai-community/gpt2), downloaded and cached by huggingface_hub."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
-from transformers import AutoConfig, AutoTokenizer, GPT2LMHeadModel
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from tinylm.errors import CheckpointError
+from tinylm.interop.classes import CLASSES
 from tinylm.interop.gpt2_format import from_gpt2_weights, gpt_config_from_gpt2
+from tinylm.interop.llama_format import from_llama_weights, gpt_config_from_llama
 from tinylm.interop.tokenizer_files import tinylm_tokenizer
 from tinylm.model import GPT
 from tinylm.tokenizers import Tokenizer
@@ -20,17 +23,25 @@ Loaded = TypeVar("Loaded")
 
 
 def load_transformers_model(source: str) -> tuple[GPT, Tokenizer]:
-    """The GPT (fp32, on the CPU, train mode) and tokenizer of a 🤗 GPT-2 folder or hub id."""
+    """The GPT (fp32, on the CPU, train mode) and tokenizer of a 🤗 folder or hub id."""
     config = fetch(AutoConfig.from_pretrained, source)
-    if config.model_type != "gpt2":
+    model_type = config.model_type
+    if model_type not in CLASSES:
         raise CheckpointError(
-            f"{source} is a {config.model_type} model; tinylm reads GPT-2 models (model_type "
-            "gpt2) only."
+            f"{source} is a {model_type} model; tinylm reads {', '.join(CLASSES)} models "
+            "(model_type) only."
         )
-    gpt_config = gpt_config_from_gpt2(config, source)
-    hf_model = fetch(GPT2LMHeadModel.from_pretrained, source, config=config, dtype=torch.float32)
+    is_gpt2 = model_type == "gpt2"
+    # The config first: a model tinylm cannot represent is refused before its weights load.
+    gpt_config = (gpt_config_from_gpt2 if is_gpt2 else gpt_config_from_llama)(config, source)
+    hf_model = fetch(AutoModelForCausalLM.from_pretrained, source, config=config,
+                     dtype=torch.float32)  # fmt: skip
+    if is_gpt2:
+        state = from_gpt2_weights(hf_model.transformer.state_dict(), gpt_config)
+    else:
+        state = from_llama_weights(hf_model.state_dict(), gpt_config, model_type)
     model = GPT(gpt_config)
-    model.load_state_dict(from_gpt2_weights(hf_model.transformer.state_dict(), gpt_config))
+    model.load_state_dict(state)
     tokenizer = tinylm_tokenizer(fetch(AutoTokenizer.from_pretrained, source), source)
     return model, tokenizer
 

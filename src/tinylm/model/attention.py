@@ -7,8 +7,13 @@ query's row of scores into weights that sum to 1; the head's output for a token 
 weighted sum of the values. H heads do this side by side on D-wide slices of the C channels,
 so each can attend to something different, and a projection mixes their outputs.
 
-Shapes: B batch, T time (tokens), C = d_model channels, H heads, D = C // H head size,
-S positions attended to (S = T without a KV cache; cached ones + T with it).
+Grouped-query attention (model.n_kv_head = K < H): K key/value heads, each shared by H / K
+query heads — fewer keys and values to compute and, above all, to keep in the KV cache.
+Rotary positions (model.pos_encoding=rope) turn queries and keys by their positions; QK-norm
+(model.qk_norm) normalises each head's queries and keys first, which keeps the scores bounded.
+
+Shapes: B batch, T time (tokens), C = d_model channels, H query heads, K key/value heads,
+D = C // H head size, S positions attended to (S = T without a KV cache; cached ones + T with it).
 
 Two implementations give the same numbers (tested): `sdpa`, PyTorch's fused kernel, for
 speed, and `manual`, the formula written out step by step, to read. Only the manual path
@@ -25,6 +30,8 @@ from torch import nn
 
 from tinylm.model.config import GPTConfig
 from tinylm.model.kv_cache import LayerKVCache
+from tinylm.model.norms import make_norm
+from tinylm.model.rotary import rotate
 
 # The tensors of the manual path that forward hooks can read, in the order they are computed.
 PROBED = ("q", "k", "v", "scores", "weights", "heads")
@@ -39,12 +46,15 @@ class Probe(nn.Identity):
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        self.n_head = config.n_head
+        self.n_head, self.n_kv_head = config.n_head, config.kv_heads
         self.head_dim = config.head_dim
         self.implementation = config.attention
         self.dropout = config.dropout
-        # One matmul makes queries, keys and values for every head at once.
-        self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=config.bias)
+        # One matmul makes queries (H·D = C), keys and values (K·D each) for every head at once.
+        self.kv_width = self.n_kv_head * self.head_dim
+        self.qkv = nn.Linear(config.d_model, config.d_model + 2 * self.kv_width, bias=config.bias)
+        self.q_norm = make_norm(config, self.head_dim) if config.qk_norm else None
+        self.k_norm = make_norm(config, self.head_dim) if config.qk_norm else None
         self.proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
@@ -53,15 +63,26 @@ class CausalSelfAttention(nn.Module):
         mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
         self.register_buffer("causal_mask", mask, persistent=False)
 
-    def forward(self, x: torch.Tensor, cache: LayerKVCache | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        cache: LayerKVCache | None = None,
+        rotation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C). `rotation`: the rotary tables' cos and sin rows (T, D/2)
+        for these T positions, when positions are rotary."""
         B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)  # 3 × (B, T, C)
-        # Split channels into heads: (B, T, C) -> (B, H, T, D)
+        q, k, v = self.qkv(x).split([C, self.kv_width, self.kv_width], dim=2)
+        # Split channels into heads: (B, T, H·D) -> (B, H, T, D); keys, values (B, K, T, D)
         q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        k = k.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        v = v.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        k = k.view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
+        v = v.view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if rotation is not None:
+            q, k = rotate(q, *rotation), rotate(k, *rotation)
         if cache is not None:
-            k, v = cache.append(k, v)  # (B, H, S, D): the cached positions, then these T
+            k, v = cache.append(k, v)  # (B, K, S, D): the cached positions, then these T
         S = k.size(2)
         # The T queries are the last T of S positions: query i sits at position S - T + i and
         # may look at keys 0 .. S - T + i, which are these rows of the full causal mask.
@@ -79,7 +100,12 @@ class CausalSelfAttention(nn.Module):
             else:
                 masking = {"attn_mask": mask}
             y = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=self.dropout if self.training else 0.0, **masking
+                q,
+                k,
+                v,
+                dropout_p=self.dropout if self.training else 0.0,
+                enable_gqa=self.n_kv_head != self.n_head,  # K heads serve H without copies
+                **masking,
             )
         else:
             y = self.manual_attention(q, k, v, mask)  # (B, H, T, D)
@@ -92,9 +118,12 @@ class CausalSelfAttention(nn.Module):
     ) -> torch.Tensor:
         """softmax(Q Kᵀ / √D + causal mask) V — the same numbers as the fused kernel.
 
-        q (B, H, T, D); k, v (B, H, S, D); mask (T, S). Each self.probe.<name>(tensor) is the
+        q (B, H, T, D); k, v (B, K, S, D); mask (T, S). Each self.probe.<name>(tensor) is the
         tensor itself, named for forward hooks.
         """
+        if self.n_kv_head != self.n_head:  # key/value head j serves query heads j·H/K .. on
+            k = k.repeat_interleave(self.n_head // self.n_kv_head, dim=1)  # (B, H, S, D)
+            v = v.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
         q, k, v = self.probe.q(q), self.probe.k(k), self.probe.v(v)
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, T, S)
         scores = self.probe.scores(scores.masked_fill(~mask, float("-inf")))

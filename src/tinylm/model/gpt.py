@@ -1,13 +1,15 @@
-"""The GPT: embeddings, a stack of blocks, a final LayerNorm and an LM head tied to the embedding.
+"""The GPT: embeddings, a stack of blocks, a final norm and an LM head (tied to the embedding or
+not).
 
-Token ids (B, T) become vectors by looking up a row of the token embedding and adding a
-position's vector (a transformer has no other sense of order); n_layer blocks refine those
-vectors; the LM head turns each position's final vector into one score (logit) per vocabulary
+Token ids (B, T) become vectors by looking up a row of the token embedding; a transformer has no
+other sense of order, so positions enter either as a vector added to each token's (learned or
+sinusoidal) or as a rotation of queries and keys inside attention (rope). n_layer blocks refine
+those vectors; the LM head turns each position's final vector into one score (logit) per vocabulary
 entry, the model's guess at the token that comes next. Training compares the logits at every
 position with the token that actually followed (cross-entropy), so one sequence of T tokens
 gives T lessons at once; the causal mask in attention keeps a position from reading its answer.
 
-Shapes: B batch, T time (tokens), C = d_model, V = vocab_size.
+Shapes: B batch, T time (tokens), C = d_model, V = vocab_size, D = head size.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from torch import nn
 from tinylm.model.block import Block
 from tinylm.model.config import GPTConfig
 from tinylm.model.kv_cache import KVCache
+from tinylm.model.norms import make_norm
+from tinylm.model.rotary import rotary_tables
 
 INIT_STD = 0.02
 
@@ -43,22 +47,30 @@ class GPT(nn.Module):
         self.tok_emb = nn.Embedding(config.padded_vocab_size, config.d_model)
         if config.pos_encoding == "learned":
             self.pos_emb = nn.Embedding(config.block_size, config.d_model)
-        else:
+        elif config.pos_encoding == "sinusoidal":
             table = sinusoidal_positions(config.block_size, config.d_model)
             self.register_buffer("pos_table", table, persistent=False)
+        else:  # rope: cos and sin of every position's angles, (block_size, D/2) each, once
+            cos, sin = rotary_tables(config.block_size, config.head_dim, config.rope_base)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        self.ln_emb = make_norm(config, config.d_model) if config.embed_norm else None
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.d_model, bias=config.bias)
+        self.ln_f = make_norm(config, config.d_model)
         self.lm_head = nn.Linear(config.d_model, config.padded_vocab_size, bias=False)
-        # Weight tying: reading a token in and writing it out use one matrix (fewer parameters,
-        # and better small models).
-        self.lm_head.weight = self.tok_emb.weight
+        if config.tie_embeddings:
+            # Weight tying: reading a token in and writing it out use one matrix (fewer
+            # parameters, and better small GPT-2s).
+            self.lm_head.weight = self.tok_emb.weight
         self.apply(self._init_weights)
         # Each block adds its two residual projections to the stream; scaling them by
-        # 1/√(2·n_layer) keeps the stream's variance from growing with depth (GPT-2).
+        # 1/√(2·n_layer) keeps the stream's variance from growing with depth (GPT-2). Zero
+        # (model.zero_init_proj) makes every block start as the identity (modded-nanogpt).
         for name, parameter in self.named_parameters():
             if name.endswith("proj.weight"):
-                nn.init.normal_(parameter, mean=0.0, std=INIT_STD / math.sqrt(2 * config.n_layer))
+                std = 0.0 if config.zero_init_proj else INIT_STD / math.sqrt(2 * config.n_layer)
+                nn.init.normal_(parameter, mean=0.0, std=std)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -86,20 +98,30 @@ class GPT(nn.Module):
                 f"Sequence of {start + T} tokens is longer than the context (block_size "
                 f"{self.config.block_size})."
             )
-        x = self.tok_emb(idx) + self.position_encoding(start, T)  # (B, T, C)
+        x = self.tok_emb(idx)  # (B, T, C)
+        rotation = None
+        if self.config.pos_encoding == "rope":  # cos, sin (T, D/2) for positions start ..
+            rotation = (self.rope_cos[start : start + T], self.rope_sin[start : start + T])
+        else:
+            x = x + self.position_encoding(start, T)
+        if self.ln_emb is not None:
+            x = self.ln_emb(x)
         x = self.drop(x)
         layer_caches = cache.layers if cache is not None else [None] * len(self.blocks)
         for block, layer_cache in zip(self.blocks, layer_caches, strict=True):
-            x = block(x, layer_cache)
+            x = block(x, layer_cache, rotation)
         if last_only:
             x = x[:, -1:]  # (B, 1, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T or 1, padded V)
+        if self.config.logit_softcap is not None:  # squashed smoothly into (-cap, cap)
+            cap = self.config.logit_softcap
+            logits = cap * torch.tanh(logits / cap)
         # The padding rows exist only for speed: cutting them off here means they can never be
         # sampled and never take probability mass.
         return logits[..., : self.config.vocab_size]
 
     def position_encoding(self, start: int, T: int) -> torch.Tensor:
-        """The encodings of positions start .. start + T - 1, (T, C)."""
+        """The added encodings of positions start .. start + T - 1, (T, C) (learned, sinusoidal)."""
         if self.config.pos_encoding == "learned":
             positions = torch.arange(start, start + T, device=self.tok_emb.weight.device)
             return self.pos_emb(positions)  # (T, C)
@@ -122,14 +144,16 @@ class GPT(nn.Module):
         return 6 * matmul_weights + 12 * config.n_layer * config.d_model * config.block_size
 
     def num_parameters(self, include_embeddings: bool = True) -> int:
-        """Trainable parameters, the tied LM head counted once.
+        """Trainable parameters, a tied LM head counted once.
 
-        Without embeddings means without the token and learned position tables: the number that
-        sets the model's compute per token (Kaplan et al. 2020).
+        Without embeddings means without the token and learned position tables and an untied
+        head: the number that sets the model's compute per token (Kaplan et al. 2020).
         """
         total = sum(p.numel() for p in self.parameters())  # parameters() yields tied ones once
         if not include_embeddings:
             total -= self.tok_emb.weight.numel()
             if self.config.pos_encoding == "learned":
                 total -= self.pos_emb.weight.numel()
+            if not self.config.tie_embeddings:
+                total -= self.lm_head.weight.numel()
         return total

@@ -4,9 +4,12 @@ Without a cache, generating token t+1 runs the whole model over all t tokens aga
 each layer keeps the keys and values of earlier positions, so a step feeds only the newest
 token: its query attends to the cached keys, and its own key and value are appended.
 
-Layout: per layer, keys and values of shape (B, H, capacity, D), allocated once for the whole
-context (capacity = block_size) and filled from the left; `length` positions are valid.
-Shapes: B batch, H heads, T new tokens, S = length after appending, D head size.
+Layout: per layer, keys and values of shape (B, K, capacity, D), allocated once for the whole
+context (capacity = block_size) and filled from the left; `length` positions are valid. Keys are
+stored as attention uses them: normalised (QK-norm) and rotated to their positions (rope).
+Shapes: B batch, K key/value heads (n_kv_head: fewer than the H query heads under grouped-query
+attention, which is what makes its cache smaller), T new tokens, S = length after appending,
+D head size.
 """
 
 from __future__ import annotations
@@ -22,14 +25,14 @@ class LayerKVCache:
     def __init__(
         self, batch_size: int, config: GPTConfig, device: torch.device, dtype: torch.dtype
     ) -> None:
-        shape = (batch_size, config.n_head, config.block_size, config.head_dim)
+        shape = (batch_size, config.kv_heads, config.block_size, config.head_dim)
         self.keys = torch.zeros(shape, device=device, dtype=dtype)
         self.values = torch.zeros(shape, device=device, dtype=dtype)
         self.length = 0
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store the keys and values of T new positions, (B, H, T, D) each; return those of every
-        position so far, (B, H, S, D) each."""
+        """Store the keys and values of T new positions, (B, K, T, D) each; return those of every
+        position so far, (B, K, S, D) each."""
         end = self.length + k.size(2)
         if end > self.keys.size(2):
             raise ValueError(f"The KV cache holds {self.keys.size(2)} positions, not {end}.")

@@ -1,5 +1,6 @@
 """Starting a new run from trained weights (fine-tuning): `init_from=` a tinylm checkpoint or run
-folder, a 🤗 transformers GPT-2 folder, or a hub id such as openai-community/gpt2.
+folder, a 🤗 transformers folder (GPT-2, Llama, Qwen3 or NanoChat), or a hub id such as
+openai-community/gpt2.
 
 The run takes the source's architecture (the model settings its weights fix) and its tokenizer.
 Its own config keeps the rest: dropout and the attention implementation, which weights do not
@@ -18,7 +19,7 @@ from omegaconf import DictConfig, open_dict
 from tinylm.checkpoint import load_checkpoint
 from tinylm.errors import ConfigError
 from tinylm.model import GPT
-from tinylm.model.config import ARCHITECTURE
+from tinylm.model.config import ARCHITECTURE, RECIPE_SWITCHES
 from tinylm.tokenizers import Tokenizer, saved_tokenizer_spec
 from tinylm.tokenizers.tiktoken_tokenizer import TiktokenTokenizer
 
@@ -75,17 +76,21 @@ def tokenizer_settings(tokenizer: Tokenizer) -> dict:
 def contradictions(
     command_line: list[str], cfg: DictConfig, architecture: dict, tokenizer: dict
 ) -> list[str]:
-    """Each model or tokenizer setting of the command line (a whole group such as `model=small`,
-    or one key) whose composed value differs from the source's, as `key=value where the source
-    has value`."""
+    """Each model or tokenizer setting of the command line (a whole group such as `model=small`
+    or `arch=modern`, which sets the model's switches, or one key) whose composed value differs
+    from the source's, as `key=value where the source has value`."""
     composed = {"model": cfg.model, "tokenizer": cfg.tokenizer}
     source = {"model": architecture, "tokenizer": tokenizer}
     found: dict[str, str] = {}
     for override in OverridesParser.create().parse_overrides(command_line):
-        group, _, key = override.key_or_group.partition(".")
-        if group not in composed:
-            continue
-        for name in [key] if key else list(composed[group]):
+        if override.key_or_group == "arch":  # a recipe: it sets the model's switches
+            group, names = "model", list(RECIPE_SWITCHES)
+        else:
+            group, _, key = override.key_or_group.partition(".")
+            if group not in composed:
+                continue
+            names = [key] if key else list(composed[group])
+        for name in names:
             value = composed[group].get(name)
             if name in source[group] and value != source[group][name]:
                 found[f"{group}.{name}"] = (

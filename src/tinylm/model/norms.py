@@ -1,0 +1,40 @@
+"""The norms that rescale each position's vector: LayerNorm (GPT-2) or RMSNorm (Llama, nanochat).
+
+LayerNorm subtracts the mean of the C channels and divides by their standard deviation;
+RMSNorm only divides by their root mean square, √(mean(x²) + eps): no mean, no bias, one
+reduction fewer, and in practice as good. Either may carry a learned gain per channel
+(model.norm_weight), or none (nanochat: the next matmul can learn any scale itself).
+Every norm keeps the shape (..., C).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tinylm.model.config import GPTConfig
+
+
+class RMSNorm(nn.Module):
+    """x / √(mean(x²) + eps) over the last dimension, times a learned gain if `weight`."""
+
+    def __init__(self, width: int, eps: float, weight: bool = True) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(width)) if weight else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)  # (..., C) -> (..., C)
+
+
+def make_norm(config: GPTConfig, width: int) -> nn.Module:
+    """The norm that `config` asks for, over `width` channels (C, or D for queries and keys)."""
+    if config.norm == "rmsnorm":
+        return RMSNorm(width, config.norm_eps, weight=config.norm_weight)
+    return nn.LayerNorm(
+        width,
+        eps=config.norm_eps,
+        elementwise_affine=config.norm_weight,
+        bias=config.bias and config.norm_weight,
+    )
