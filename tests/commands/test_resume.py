@@ -206,11 +206,15 @@ def test_resuming_a_finished_run_says_so_and_changes_nothing(runs):
     assert folder_digest(whole) == before
 
 
+def copy_of_the_whole_run(runs, name: str):
+    root, _, _ = runs
+    shutil.copytree(root / "whole", root / name)
+    return root, root / name
+
+
 @pytest.mark.slow
 def test_optimizer_settings_and_more_steps_on_resume_take_effect_from_the_resumed_step(runs):
-    root, _, _ = runs
-    run = root / "longer"
-    shutil.copytree(root / "whole", run)
+    root, run = copy_of_the_whole_run(runs, "longer")
     more = STEPS + 10
     resumed = run_train_script(
         f"resume={run}", f"trainer.max_steps={more}", "optimizer.lr=1e-2",
@@ -233,34 +237,44 @@ def test_optimizer_settings_and_more_steps_on_resume_take_effect_from_the_resume
 
 
 def start_resume(run, root, *overrides) -> subprocess.Popen:
+    """scripts/train.py resume=<run> started in the background; its stderr goes to a file beside
+    the run (a pipe nobody reads could fill and stall it)."""
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), f"resume={run}", *overrides],
-        cwd=root, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    with open(root / f"{run.name}.stderr", "w") as stderr:
+        return subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), f"resume={run}", *overrides],
+            cwd=root, env=environment, stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
+
+
+def stderr_of(run) -> str:
+    return (run.parent / f"{run.name}.stderr").read_text()
 
 
 def wait_for_the_lock(run, process: subprocess.Popen) -> None:
     lock = RunFolder(run).lock
     deadline = time.monotonic() + 300
     while not (lock.is_file() and lock.read_text().strip() == str(process.pid)):
-        assert process.poll() is None, process.stderr.read()
+        assert process.poll() is None, stderr_of(run)
         assert time.monotonic() < deadline
         time.sleep(0.1)
 
 
 @pytest.mark.slow
 def test_a_second_process_in_a_run_folder_is_refused_and_the_first_completes(runs):
-    root, _, _ = runs
-    run = root / "twice"
-    shutil.copytree(root / "whole", run)
+    root, run = copy_of_the_whole_run(runs, "twice")
     more = STEPS + 30
     first = start_resume(run, root, f"trainer.max_steps={more}")
     wait_for_the_lock(run, first)
-    second = run_train_script(f"resume={run}", f"trainer.max_steps={more}", cwd=root)
+    # Paused, so that it is still training whenever the second one starts, however slowly.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = run_train_script(f"resume={run}", f"trainer.max_steps={more}", cwd=root)
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 1 and "Traceback" not in second.stderr
     assert f"error: {run} is in use: process {first.pid} is training in it" in second.stderr
-    assert first.wait(timeout=600) == 0, first.stderr.read()
+    assert first.wait(timeout=600) == 0, stderr_of(run)
     assert metric_steps(run, "train/loss") == list(range(more))
     samples = sample_steps(run)
     assert samples == sorted(samples) and len(samples) == len(set(samples)) * 2
@@ -269,9 +283,7 @@ def test_a_second_process_in_a_run_folder_is_refused_and_the_first_completes(run
 
 @pytest.mark.slow
 def test_the_lock_of_a_killed_process_is_gone(runs):
-    root, _, _ = runs
-    run = root / "killed-holder"
-    shutil.copytree(root / "whole", run)
+    root, run = copy_of_the_whole_run(runs, "killed-holder")
     holder = start_resume(run, root, f"trainer.max_steps={STEPS + 1000}")
     wait_for_the_lock(run, holder)
     holder.kill()  # SIGKILL: no handler, no clean-up runs
