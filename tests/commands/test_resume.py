@@ -278,7 +278,8 @@ def test_a_second_process_in_a_run_folder_is_refused_and_the_first_completes(run
     assert metric_steps(run, "train/loss") == list(range(more))
     samples = sample_steps(run)
     assert samples == sorted(samples) and len(samples) == len(set(samples)) * 2
-    assert [path.name for path in (run / "checkpoints").glob("*-v*.ckpt")] == []
+    # Lightning adds -v1 to a checkpoint name that another process's file took.
+    assert list((run / "checkpoints").glob("*-v[0-9].ckpt")) == []
 
 
 @pytest.mark.slow
