@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet torch==$(TORCH_VERSION)
-	$(PYTHON) -m pip install --quiet -e ".[dev,optuna,slurm,hf]"
+	$(PYTHON) -m pip install --quiet -e ".[dev,optuna,slurm,hf,serve]"
 	touch $@
 
 # The main job; extra Hydra overrides go in ARGS, e.g. make train ARGS="model=medium"

@@ -1,7 +1,7 @@
 """The step clock of benchmarks/train_speed.py as a Lightning callback, for timing scripts/train.py
 (added by the benchmark with `+callbacks.step_clock._target_=benchmarks.pipeline_clock...`).
-benchmarks/time_to_loss.py also has it save the weights every `snapshot_every` optimizer steps,
-to be evaluated on the whole validation split after the run, outside the time it measures."""
+benchmarks/time_to_loss.py also has it save the weights every `snapshot_every` optimizer steps and
+at the last, to be evaluated on the whole validation split after the run, outside its clock."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class StepClockCallback(Callback):
             return
         self.clock.step_done()
         step = trainer.global_step
-        if self.snapshot_every and step % self.snapshot_every == 0:
+        if self.snapshot_every and (step % self.snapshot_every == 0 or step >= trainer.max_steps):
             ended, cpu = time.time(), time.process_time()
             self.snapshot_dir.mkdir(parents=True, exist_ok=True)
             torch.save(pl_module.model.state_dict(), self.snapshot_dir / f"step{step:07d}.pt")

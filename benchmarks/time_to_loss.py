@@ -124,7 +124,10 @@ def main() -> None:
         help="a name, then the Hydra overrides of scripts/train.py for that recipe",
     )  # fmt: skip
     parser.add_argument("--target", type=float, help="whole-split validation loss to reach")
-    parser.add_argument("--every", type=int, default=50, help="snapshot every N optimizer steps")
+    parser.add_argument(
+        "--every", action="append", default=[], metavar="[NAME=]N",
+        help="snapshot every N optimizer steps (default 50), for every recipe or for NAME's",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of every run")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -133,10 +136,19 @@ def main() -> None:
     recipes = {name: overrides for name, *overrides in args.recipe}
     if len(recipes) != len(args.recipe):
         parser.error("give each --recipe a name of its own")
+    every = {name: 50 for name in recipes}
+    for setting in args.every:
+        name, _, steps = setting.rpartition("=")
+        if name and name not in recipes:
+            parser.error(f"--every {setting}: no recipe is named {name}")
+        every.update({name: int(steps)} if name else dict.fromkeys(recipes, int(steps)))
     args.workdir = args.workdir.resolve()
 
     import torch
     from hydra.utils import instantiate
+
+    if args.threads:  # the snapshots' evaluation, in this process
+        torch.set_num_threads(args.threads)
 
     hardware = "hardware=gpu" if args.device == "cuda" else "hardware=cpu"
     shared = [hardware, f"paths.cache_dir={args.workdir / 'cache'}"]
@@ -150,7 +162,7 @@ def main() -> None:
         f"torch {torch.__version__}, {args.device} ({platform.processor() or platform.machine()},"
         f" {os.cpu_count()} CPUs, OMP_NUM_THREADS={args.threads or 'unset'}); "
         f"{args.repeats} repeat(s) of {', '.join(recipes)}, interleaved; snapshots every "
-        f"{args.every} steps",
+        f"{every} steps",
         flush=True,
     )
     results = []
@@ -158,7 +170,7 @@ def main() -> None:
         for name, overrides in recipes.items():
             run_dir = args.workdir / "runs" / f"{name}-{repeat}"
             command = [*overrides, *shared, f"seed={BASE_SEED + repeat}"]
-            result = launch("pipeline", args, command, {}, run_dir, snapshot_every=args.every)
+            result = launch("pipeline", args, command, {}, run_dir, snapshot_every=every[name])
             result.update(recipe=name, repeat=repeat)
             evaluate_snapshots(result, datamodules[name], args.device)
             results.append(result)

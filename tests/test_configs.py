@@ -18,7 +18,8 @@ from tinylm.training.hardware import trainer_kwargs
 from tinylm.utils.hydra import instantiate_dict
 
 GROUPS = ["model", "arch", "data", "tokenizer", "optimizer", "hardware", "logger", "callbacks",
-          "paths", "experiment", "hparams_search", "debug"]  # fmt: skip
+          "paths", "experiment", "hparams_search", "debug", "ablation"]  # fmt: skip
+ADDED_GROUPS = {"ablation"}  # not in train.yaml's defaults: added with +group=option
 OPTIONS = [
     (group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))
 ]
@@ -40,7 +41,8 @@ def test_each_config_composes_and_resolves(tmp_path: Path, group, option):
     corpus.write_text("some text")
     # data=text needs its file; the hub datasets keep their own path (a hub id).
     local_text = [] if group == "data" and option != "text" else [f"data.path={corpus}"]
-    cfg = compose_train(tmp_path, f"{group}={option}", *local_text)
+    plus = "+" if group in ADDED_GROUPS else ""
+    cfg = compose_train(tmp_path, f"{plus}{group}={option}", *local_text)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert resolved["model"]["block_size"] > 0
     assert resolved["data"]["block_size"] == resolved["model"]["block_size"]

@@ -74,6 +74,10 @@ def test_the_tutorial_trains_samples_and_draws_attention(tmp_path, monkeypatch):
     images = [c for c in code if any("image/png" in o.get("data", {}) for o in c.outputs)]
     assert len(images) == 2  # the loss curve and the attention maps
     everything = "\n".join(printed(cell) for cell in code)
+    # What a learner reads: tinylm's lines, no progress bar redrawn as text, no warnings.
+    print(f"the notebook printed {len(everything):,} characters")
+    assert len(everything) < 12_000
+    assert "IProgress" not in everything and "Warning" not in everything
     # The model learned: its validation loss ended well below chance, ln V.
     found = re.search(
         r"validation loss after 300 steps: ([\d.]+) \(it started near ln V = ([\d.]+)", everything

@@ -37,10 +37,21 @@ def test_the_png_shows_the_weights_of_the_checkpoints_model(trained_run, tmp_pat
 def test_the_title_names_the_checkpoint_its_step_and_the_model(trained_run):
     loaded = load_checkpoint(trained_run / "run")
     title = attention_title(loaded, "Tom " * 20)
-    first_line, second_line = title.splitlines()
+    first_line, second_line, third_line = title.splitlines()
     assert first_line == f"run/{loaded.path.name}, step 200"
     assert second_line.startswith("2 layers × 2 heads, d_model 64, ")
-    assert second_line.endswith(f"prompt {'Tom ' * 15 + '…'!r}")  # 60 characters, then …
+    assert third_line == f"prompt {'Tom ' * 15 + '…'!r}"  # 60 characters, then …
+
+
+def test_a_typed_line_break_and_a_prompt_file_are_the_prompt(trained_runs, tmp_path):
+    trained_run = trained_runs["bpe"]  # a byte-level BPE: it encodes a line break
+    loaded = load_checkpoint(trained_run / "run")
+    typed = attention(attention_cfg(trained_run, tmp_path, r'prompt="Tom had\na dog"'))
+    assert typed.token_ids == loaded.tokenizer.encode("Tom had\na dog")
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text("Tom had\na dog\n")
+    read = attention(attention_cfg(trained_run, tmp_path, f"prompt_file={prompt_file}"))
+    assert read.token_ids == typed.token_ids
 
 
 def test_trace_prints_every_shape_for_the_prompt(trained_run, tmp_path, capsys):
@@ -60,6 +71,8 @@ ERRORS = [
                  "not 5."),
     (["prompt=null"], "error: prompt is not set to a text"),
     (["prompt=[Tom,Lily]"], "error: prompt is not set to a text"),
+    (["prompt_file=missing.txt"], "error: Give prompt= or prompt_file=, not both."),
+    (["prompt=null", "prompt_file=missing.txt"], "error: Cannot read prompt_file missing.txt"),
     (['prompt="Zürich"'], "error: The character tokenizer never saw 'Z', 'ü'"),
     (["ckpt_path=null"], "error: ckpt_path is not set"),
 ]  # fmt: skip

@@ -1,12 +1,17 @@
 """scripts/compare.py: validation curves of runs on one PNG, and a table, best first."""
 
+import math
+
 import pytest
 from omegaconf import OmegaConf
 
 from tests.conftest import compose_config
+from tinylm.checkpoint import load_checkpoint
 from tinylm.commands.compare import compare
 from tinylm.errors import ConfigError, TinyLMError
+from tinylm.experiments.compare import draw_curves, find_runs, read_run
 from tinylm.model import GPT, GPTConfig
+from tinylm.runs.folder import RunFolder
 
 
 def write_run(folder, overrides, val_losses):
@@ -51,6 +56,41 @@ def test_folders_without_runs_are_a_clear_error(tmp_path):
         compare(compose_config("compare", f"runs={tmp_path / 'missing'}", output))
     with pytest.raises(ConfigError, match="runs is not set"):
         compare(compose_config("compare", output))
+
+
+def test_the_plot_shows_training_curves_validation_points_and_chance(trained_run, tmp_path):
+    run = read_run(RunFolder(trained_run / "run"))
+    assert run.vocab_size == load_checkpoint(trained_run / "run").model.config.vocab_size
+    assert len(run.train) > len(run.val) > 0  # logged every 10 steps, validated less often
+    write_run(tmp_path / "b", ["model=tiny"], [3.0, 2.5])  # no checkpoint: no vocabulary
+
+    figure = draw_curves([run, read_run(RunFolder(tmp_path / "b"))], ["trained", "b"])
+    (axes,) = figure.axes
+    train_line, val_line, b_train, b_val = axes.lines[:4]
+    assert list(zip(*train_line.get_data(), strict=True)) == run.train
+    assert list(zip(*val_line.get_data(), strict=True)) == run.val
+    assert train_line.get_color() == val_line.get_color() != b_val.get_color()
+    (chance,) = [line for line in axes.lines[4:] if line.get_linestyle() == ":"]
+    assert chance.get_ydata()[0] == pytest.approx(math.log(run.vocab_size))
+    notes = [text.get_text() for text in axes.texts]
+    assert notes == [f"chance: ln {run.vocab_size} = {math.log(run.vocab_size):.2f}"]
+
+
+def test_identical_runs_stay_visible_and_named_with_their_loss(tmp_path):
+    for name in ("a", "b", "c"):  # three runs with exactly the same curve
+        write_run(tmp_path / name, [f"name={name}"], [3.0, 2.5, 2.4])
+    runs = find_runs([str(tmp_path)])
+    figure = draw_curves(runs, ["name=a", "name=b", "name=c"])
+    (axes,) = figure.axes
+    val_lines = [line for line in axes.lines if line.get_marker() not in ("None", None, "")]
+    styles = {(line.get_marker(), line.get_linestyle(), line.get_color()) for line in val_lines}
+    assert len(val_lines) == 3 and len(styles) == 3
+    assert len({line.get_marker() for line in val_lines}) == 3
+    assert len({line.get_linestyle() for line in val_lines}) == 3
+    assert len({line.get_markersize() for line in val_lines}) == 3  # nested, hollow markers
+    assert {line.get_markerfacecolor() for line in val_lines} == {"none"}
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert legend == ["name=a (best 2.400)", "name=b (best 2.400)", "name=c (best 2.400)"]
 
 
 def test_the_table_gives_bpb_throughput_parameters_and_steps_and_seconds_to_a_target(

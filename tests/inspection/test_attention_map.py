@@ -2,12 +2,15 @@
 
 import errno
 
+import numpy as np
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 
 from tinylm.errors import ConfigError, WriteError
 from tinylm.inspection import draw_attention, save_figure, token_labels
-from tinylm.inspection.attention_map import selected_maps
+from tinylm.inspection.attention_map import MASKED_COLOUR, selected_maps
 from tinylm.tokenizers import CharTokenizer
 
 
@@ -41,14 +44,63 @@ def test_every_layer_and_head_gets_a_map_and_one_is_drawn_larger():
     assert len(maps_of(draw_attention(weights, tokens, "t", head=0))) == 3
 
 
-def test_tokens_label_the_axes_when_they_fit():
+def labels(axes) -> list[str]:
+    return [label.get_text() for label in axes.get_xticklabels()]
+
+
+def test_tokens_label_the_axes_and_only_every_kth_one_when_they_crowd():
     tokens = [f"t{i}" for i in range(40)]
     weights = random_weights(2, 2, 40)
     single = next(iter(maps_of(draw_attention(weights, tokens, "t", layer=0, head=0)).values()))
-    assert [label.get_text() for label in single.get_xticklabels()] == tokens
+    assert labels(single) == tokens
     assert [label.get_text() for label in single.get_yticklabels()] == tokens
-    crowded = next(iter(maps_of(draw_attention(random_weights(4, 4, 40), tokens, "t")).values()))
-    assert tokens[1] not in [label.get_text() for label in crowded.get_xticklabels()]
+    crowded = maps_of(draw_attention(random_weights(4, 4, 40), tokens, "t"))["layer 3, head 0"]
+    shown = labels(crowded)
+    every = tokens.index(shown[1])  # tokens, never position numbers: t0, tk, t2k, ...
+    assert every > 1 and shown == tokens[::every]
+    assert crowded.xaxis.get_ticklabels()[0].get_fontsize() >= 6.0
+    assert f"every {every}th token" in crowded.get_xlabel()
+
+
+def test_a_long_prompt_gets_a_wider_map_with_readable_token_labels():
+    tokens = [chr(ord("a") + i % 26) for i in range(100)]  # a 100-character prompt
+    figure = draw_attention(random_weights(2, 2, 100), tokens, "t", layer=0, head=1)
+    (axes,) = maps_of(figure).values()
+    assert figure.get_size_inches()[0] > 10
+    assert len(labels(axes)) >= 50 and labels(axes)[:2] == [
+        tokens[0],
+        tokens[len(tokens) // len(labels(axes))],
+    ]
+    assert axes.xaxis.get_ticklabels()[0].get_fontsize() >= 6.0
+
+
+def test_the_future_is_grey_not_the_colour_of_weight_zero_and_the_scale_is_named():
+    weights = random_weights(1, 1, 6)
+    weights[0, 0, 5, 2] = 0.0  # a weight of 0 the model gave, in the past
+    figure = draw_attention(weights, list("abcdef"), "t")
+    (axes,) = maps_of(figure).values()
+    image = axes.images[0]
+    shown = image.get_array()
+    assert shown.mask.tolist() == torch.ones(6, 6, dtype=torch.bool).triu(1).tolist()
+    future = image.cmap(np.ma.masked_array([0.5], [True]))[0]  # the colour of a masked cell
+    zero = image.cmap(image.norm(0.0))
+    assert to_hex(future) != to_hex(zero) and to_hex(future) == MASKED_COLOUR
+    (bar,) = [a for a in figure.axes if a is not axes]
+    assert "square-root" in bar.get_ylabel()
+    assert "Grey: later tokens" in figure.get_supxlabel()
+
+
+@pytest.mark.parametrize("layer, head", [(0, 0), (None, None)])
+def test_the_title_stays_inside_the_figure(layer, head):
+    long_line = "2 layers × 2 heads, d_model 64, 0.12M parameters; prompt " + repr(
+        "ROMEO: But soft, what light through yonder window breaks? It i…"
+    )  # 120 characters: wider than a one-map figure at the title's size
+    title = f"run/best-step0000300-val2.4698.ckpt, step 300\n{long_line}"
+    figure = draw_attention(random_weights(2, 2, 8), list("abcdefgh"), title, layer, head)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    box = figure._suptitle.get_window_extent(canvas.get_renderer())
+    assert 0 <= box.x0 and box.x1 <= figure.bbox.width
 
 
 @pytest.mark.parametrize(

@@ -15,17 +15,26 @@ from tinylm.model.norms import RMSNorm, make_norm
 from tinylm.model.rotary import rotary_tables, rotate
 
 
+def test_the_rms_norms_gradient_matches_finite_differences():
+    x = torch.randn(3, 4, 8, dtype=torch.float64, requires_grad=True)
+    norm = RMSNorm(8, eps=1e-5).double()
+    torch.nn.init.normal_(norm.weight)
+    assert torch.autograd.gradcheck(norm, (x,), eps=1e-6, atol=1e-6)
+    expected = F.rms_norm(x, (8,), norm.weight, 1e-5)  # PyTorch's, which a GPU runs
+    torch.testing.assert_close(norm(x), expected)
+
+
 def test_rotary_turns_each_pair_as_a_complex_number_times_its_phase():
     D, T, base = 8, 6, 10000.0
-    x = torch.randn(2, 3, T, D)
+    x = torch.randn(2, T, 3, D)  # (B, T, heads, D)
     cos, sin = rotary_tables(T, D, base)
     # Pair i = channels (i, i + D/2) as the complex number x_i + j·x_{i+D/2}, times e^{j·m·θᵢ}.
-    pairs = torch.complex(x[..., : D // 2], x[..., D // 2 :])  # (2, 3, T, D/2)
+    pairs = torch.complex(x[..., : D // 2], x[..., D // 2 :])  # (2, T, 3, D/2)
     theta = torch.tensor([base ** (-2 * i / D) for i in range(D // 2)])
     phase = torch.polar(torch.ones(T, D // 2), torch.arange(T)[:, None] * theta)  # (T, D/2)
-    turned = pairs * phase
+    turned = pairs * phase[:, None]
     expected = torch.cat([turned.real, turned.imag], dim=-1)
-    torch.testing.assert_close(rotate(x, cos, sin), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(rotate(x, cos[:, None], sin[:, None]), expected)
 
 
 def test_rotary_scores_depend_on_the_distance_between_positions_only():

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from tinylm.checkpoint import load_checkpoint
 from tinylm.errors import PromptError
-from tinylm.generation import encode_prompt
+from tinylm.generation import encode_prompt, read_prompts
 from tinylm.inspection import (
     attention_title,
     attention_weights,
@@ -36,15 +36,16 @@ class AttentionMap:
 
 
 def attention(cfg: DictConfig) -> AttentionMap:
-    """Draw the attention of cfg.ckpt_path's model for cfg.prompt into cfg.output_file (all
-    maps, or cfg.layer / cfg.head); print the shape trace too with cfg.trace."""
-    prompt = cfg.get("prompt")
-    if not isinstance(prompt, str | int | float) or str(prompt) == "":
+    """Draw the attention of cfg.ckpt_path's model for cfg.prompt (or cfg.prompt_file's text)
+    into cfg.output_file (all maps, or cfg.layer / cfg.head); print the shape trace too with
+    cfg.trace."""
+    prompts = read_prompts(cfg.get("prompt"), cfg.get("prompt_file"))
+    if len(prompts) != 1 or prompts[0] == "":
         raise PromptError(
             'prompt is not set to a text; give one, e.g. prompt="ROMEO: But soft" (one prompt '
-            "at a time)."
+            "at a time), or prompt_file=<a text file>."
         )
-    prompt = str(prompt)  # Hydra reads prompt=42 as a number
+    (prompt,) = prompts
     loaded = load_checkpoint(cfg.ckpt_path, resolve_device(cfg.device))
     model, tokenizer = loaded.model, loaded.tokenizer
     log.info(f"Checkpoint: {loaded.describe()}")

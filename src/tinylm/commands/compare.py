@@ -29,5 +29,5 @@ def compare(cfg: DictConfig) -> str:
     table = compare_runs(folders, output, target=cfg.get("target"))
     write_atomically(output.with_suffix(".md"), table + "\n", folder_key="output")
     print(table)
-    log.info(f"Validation loss curves: {output}")
+    log.info(f"Loss curves: {output}")
     return table

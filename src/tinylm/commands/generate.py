@@ -12,30 +12,11 @@ from omegaconf import DictConfig
 
 from tinylm import generation
 from tinylm.checkpoint import load_checkpoint
-from tinylm.errors import ConfigError, PromptError
-from tinylm.generation import GenerationSettings, TextStream, encode_prompt
+from tinylm.generation import GenerationSettings, TextStream, encode_prompt, read_prompts
 from tinylm.utils.device import resolve_device
 from tinylm.utils.files import append_jsonl
 
 log = logging.getLogger(__name__)
-
-
-def read_prompts(prompt: str | list | None, prompt_file: str | None) -> list[str]:
-    """The prompts to continue: `prompt` (a string or a list), or the text of `prompt_file`
-    as one prompt (less the final newline editors add); neither means one empty prompt."""
-    if prompt is not None and prompt_file:
-        raise ConfigError("Give prompt= or prompt_file=, not both.")
-    if prompt_file:
-        try:
-            return [Path(prompt_file).read_text(encoding="utf-8").removesuffix("\n")]
-        except (OSError, UnicodeDecodeError) as error:
-            raise PromptError(f"Cannot read prompt_file {prompt_file}: {error}.") from None
-    if prompt is None:
-        return [""]
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    if not prompts:
-        raise PromptError("prompt is an empty list; give at least one prompt.")
-    return [str(p) for p in prompts]  # Hydra reads prompt=42 as a number
 
 
 def generation_settings(cfg: DictConfig) -> GenerationSettings:

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import numpy as np
 from filelock import FileLock
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: in a notebook without ipywidgets it warns
 
 from tinylm.tokenizers import Tokenizer, tokenizer_from_state
 

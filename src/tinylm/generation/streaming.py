@@ -24,16 +24,24 @@ class TextStream:
         self.pending: list[int] = []
 
     def write(self, token: int) -> None:
+        text = self.push(token)
+        if text:
+            self._emit(text)
+
+    def push(self, token: int) -> str:
+        """Add `token`; return the text that is now whole ("" while a character is incomplete)."""
         self.pending.append(token)
         text = self.tokenizer.decode(self.pending)
-        if not text.endswith(INCOMPLETE):
-            self._emit(text)
+        if text.endswith(INCOMPLETE):
+            return ""
+        self.pending = []
+        return text
 
     def close(self) -> None:
         """Write whatever is still held back, and end the line."""
         self._emit(self.tokenizer.decode(self.pending) + "\n")
+        self.pending = []
 
     def _emit(self, text: str) -> None:
         self.out.write(text)
         self.out.flush()
-        self.pending = []

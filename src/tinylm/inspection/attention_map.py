@@ -2,14 +2,19 @@
 
 Row i of a map is query i (the token doing the looking), column j is key j (the token looked
 at); its colour is the weight, from 0 to 1. Every row sums to 1, and the triangle above the
-diagonal is 0: the causal mask keeps a token from looking ahead. Tokens label the axes when
-they fit.
+diagonal is grey: the causal mask keeps a token from looking ahead, so those cells are not
+weights of 0 the model chose but cells it cannot see. Tokens label the axes; on a long prompt
+every k-th token does, so the labels stay readable.
 """
 
 from __future__ import annotations
 
+import math
+import textwrap
 from pathlib import Path
 
+import matplotlib
+import numpy as np
 import torch
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
@@ -21,8 +26,19 @@ from tinylm.tokenizers import Tokenizer
 from tinylm.utils.files import atomic_write
 
 GRID_INCHES = 16.0  # the larger side of a grid of maps, at most
-MIN_LABEL_POINTS = 6.0  # smallest readable tick label; tokens are left out below it
+SINGLE_INCHES = (7.0, 14.0)  # a single map's side: wider for long prompts, up to the second
+MIN_LABEL_POINTS = 6.0  # smallest readable tick label; below it, only every k-th token is labelled
 TITLE_PROMPT_CHARS = 60
+TITLE_POINTS = 14.0  # the suptitle's size ("large")
+# The future triangle's colour: none of the colour map's, so it never reads as a weight of 0.
+MASKED_COLOUR = "#d0d0d0"
+CAPTION = (
+    "Row = the token looking (query); column = the token looked at (key); each row sums to 1, "
+    "so the first row is all on the first token. Grey: later tokens, hidden by the causal mask. "
+    "In a trained model, look for a band along the diagonal (a head reading the last few "
+    "tokens), a bright line just below it (the previous token) and bright columns (a token many "
+    "later ones look back to, such as the start of a word)."
+)
 
 
 def token_labels(tokenizer: Tokenizer, ids: list[int]) -> list[str]:
@@ -62,7 +78,7 @@ def attention_title(loaded: LoadedCheckpoint, prompt: str) -> str:
     shown = prompt if len(prompt) <= TITLE_PROMPT_CHARS else prompt[:TITLE_PROMPT_CHARS] + "…"
     return (
         f"{name}{step}\n{config.n_layer} layers × {config.n_head} heads, d_model "
-        f"{config.d_model}, {loaded.model.num_parameters() / 1e6:.2f}M parameters; "
+        f"{config.d_model}, {loaded.model.num_parameters() / 1e6:.2f}M parameters\n"
         f"prompt {shown!r}"
     )
 
@@ -76,38 +92,57 @@ def draw_attention(
 ) -> Figure:
     """Heat maps of weights (L, H, T, T) — one sequence's — with `tokens` (T labels) on the
     axes: a grid of every layer (rows) and head (columns), or only the `layer` and/or `head`
-    named; a single map is drawn large."""
+    named; a single map is drawn large (larger for long prompts)."""
     n_layer, n_head, T, _ = weights.shape
     layers, heads = selected_maps(n_layer, n_head, layer, head)
     rows, cols = len(layers), len(heads)
     single = rows == cols == 1
-    cell = 7.0 if single else min(4.5, GRID_INCHES / max(rows, cols))
+    if single:  # wide enough for every token's label at the smallest readable size, if it can
+        cell = min(max(SINGLE_INCHES[0], T * MIN_LABEL_POINTS / (0.7 * 72)), SINGLE_INCHES[1])
+    else:
+        cell = min(4.5, GRID_INCHES / max(rows, cols))
+    width = cols * cell + 1.5
     # A Figure of its own, not pyplot: no global state, no display backend to choose.
-    figure = Figure(figsize=(cols * cell + 1.5, rows * cell + 1.0), layout="constrained")
+    figure = Figure(figsize=(width, rows * cell + 1.6), layout="constrained")
     grid = figure.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
     # A square-root colour scale: weights spread over many keys are small but not nothing.
     norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0)
-    label_points = 0.7 * cell * 72 / T  # each token's share of a map's side, in points
+    colours = matplotlib.colormaps["viridis"].with_extremes(bad=MASKED_COLOUR)
+    future = np.triu(np.ones((T, T), dtype=bool), k=1)  # (T, T): key after query
     for row, layer_index in enumerate(layers):
         for col, head_index in enumerate(heads):
             axes = grid[row, col]
-            image = axes.imshow(weights[layer_index, head_index].float().cpu().numpy(), norm=norm)
+            shown = np.ma.masked_array(
+                weights[layer_index, head_index].float().cpu().numpy(), future
+            )
+            image = axes.imshow(shown, norm=norm, cmap=colours)
             axes.set_title(f"layer {layer_index}, head {head_index}", fontsize="medium")
-    if label_points >= MIN_LABEL_POINTS:
-        # The maps share their axes: ticks set on one are every map's (labels on the outer ones).
-        grid[-1, 0].set_xticks(range(T), tokens)
-        grid[-1, 0].set_yticks(range(T), tokens)
-        for axes in grid.flat:  # the labels' looks are each map's own
-            axes.tick_params(labelsize=min(10.0, label_points))
-            axes.tick_params(axis="x", labelrotation=90)
+    label_points = 0.7 * cell * 72 / T  # each token's share of a map's side, in points
+    every = math.ceil(MIN_LABEL_POINTS / label_points)  # label every `every`-th token
+    # The maps share their axes: ticks set on one are every map's (labels on the outer ones).
+    grid[-1, 0].set_xticks(range(0, T, every), tokens[::every])
+    grid[-1, 0].set_yticks(range(0, T, every), tokens[::every])
+    for axes in grid.flat:  # the labels' looks are each map's own
+        axes.tick_params(labelsize=min(10.0, label_points * every))
+        axes.tick_params(axis="x", labelrotation=90)
     for axes in grid[-1]:
-        axes.set_xlabel("key (looked at)")
+        axes.set_xlabel("key (looked at)" + (f", every {every}th token" if every > 1 else ""))
     for axes in grid[:, 0]:
         axes.set_ylabel("query (looking)")
     # Every map has the same colour scale (norm), so one colour bar, the last map's, serves all.
-    figure.colorbar(image, ax=grid, shrink=0.6 if single else 0.9, label="attention weight")
-    figure.suptitle(title)
+    bar = figure.colorbar(image, ax=grid, shrink=0.6 if single else 0.9)
+    bar.set_label("attention weight (square-root scale: small weights stay visible)")
+    bar.set_ticks([0, 0.01, 0.05, 0.1, 0.25, 0.5, 1])
+    figure.suptitle(wrap_to(title, width, TITLE_POINTS), fontsize=TITLE_POINTS)
+    figure.supxlabel(wrap_to(CAPTION, width, 9.0), fontsize=9.0, color="0.3")
     return figure
+
+
+def wrap_to(text: str, inches: float, points: float) -> str:
+    """`text` with each line wrapped to fit `inches` at a font of `points` (a character is about
+    0.55 of the font size wide), so that a title never runs off the figure."""
+    chars = max(20, int(inches * 72 / (0.55 * points)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.splitlines())
 
 
 def save_figure(figure: Figure, path: Path) -> Path:

@@ -69,18 +69,22 @@ class CausalSelfAttention(nn.Module):
         cache: LayerKVCache | None = None,
         rotation: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """x (B, T, C) -> (B, T, C). `rotation`: the rotary tables' cos and sin rows (T, D/2)
-        for these T positions, when positions are rotary."""
+        """x (B, T, C) -> (B, T, C). `rotation`: the rotary tables' cos and sin rows
+        for these T positions, (T, 1, D) each, when positions are rotary."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split([C, self.kv_width, self.kv_width], dim=2)
-        # Split channels into heads: (B, T, H·D) -> (B, H, T, D); keys, values (B, K, T, D)
-        q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        k = k.view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
-        v = v.view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
+        # Split channels into heads: (B, T, H·D) -> (B, T, H, D); keys, values (B, T, K, D)
+        q = q.view(B, T, self.n_head, self.head_dim)
+        k = k.view(B, T, self.n_kv_head, self.head_dim)
+        v = v.view(B, T, self.n_kv_head, self.head_dim)
+        # Norm and rotation act on each head's D channels, read here where they lie side by
+        # side in memory (faster than after the transpose below).
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
         if rotation is not None:
             q, k = rotate(q, *rotation), rotate(k, *rotation)
+        # Heads before time, as attention reads them: (B, H, T, D); keys, values (B, K, T, D)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if cache is not None:
             k, v = cache.append(k, v)  # (B, K, S, D): the cached positions, then these T
         S = k.size(2)

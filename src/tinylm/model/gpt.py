@@ -50,7 +50,7 @@ class GPT(nn.Module):
         elif config.pos_encoding == "sinusoidal":
             table = sinusoidal_positions(config.block_size, config.d_model)
             self.register_buffer("pos_table", table, persistent=False)
-        else:  # rope: cos and sin of every position's angles, (block_size, D/2) each, once
+        else:  # rope: cos and sin of every position's angles, (block_size, D) each, once
             cos, sin = rotary_tables(config.block_size, config.head_dim, config.rope_base)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
@@ -100,8 +100,11 @@ class GPT(nn.Module):
             )
         x = self.tok_emb(idx)  # (B, T, C)
         rotation = None
-        if self.config.pos_encoding == "rope":  # cos, sin (T, D/2) for positions start ..
-            rotation = (self.rope_cos[start : start + T], self.rope_sin[start : start + T])
+        if self.config.pos_encoding == "rope":  # cos, sin (T, 1, D) for positions start ..
+            rotation = (
+                self.rope_cos[start : start + T, None],
+                self.rope_sin[start : start + T, None],
+            )
         else:
             x = x + self.position_encoding(start, T)
         if self.ln_emb is not None:

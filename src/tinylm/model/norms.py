@@ -16,6 +16,28 @@ from torch import nn
 from tinylm.model.config import GPTConfig
 
 
+class RMSNormFunction(torch.autograd.Function):
+    """y = x / √(mean(x²) + eps) over the last dimension, with its gradient written out.
+
+    On a CPU, F.rms_norm runs as separate operations forward and backward, which took 2.5× the
+    time of LayerNorm's fused kernel; these take about half of that. On a GPU, F.rms_norm is
+    fused and used instead (RMSNorm.forward). Tested against the formula and finite differences.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, eps: float) -> torch.Tensor:
+        inverse_rms = torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)  # (..., 1)
+        y = x * inverse_rms
+        ctx.save_for_backward(y, inverse_rms)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        # dyᵢ/dxⱼ = (δᵢⱼ - yᵢyⱼ / C) / rms: the gradient minus its component along y, rescaled.
+        y, inverse_rms = ctx.saved_tensors
+        return inverse_rms * (grad - y * (grad * y).mean(-1, keepdim=True)), None
+
+
 class RMSNorm(nn.Module):
     """x / √(mean(x²) + eps) over the last dimension, times a learned gain if `weight`."""
 
@@ -24,8 +46,11 @@ class RMSNorm(nn.Module):
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(width)) if weight else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)  # (..., C) -> (..., C)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., C) -> (..., C)
+        if x.device.type != "cpu":
+            return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)
+        y = RMSNormFunction.apply(x, self.eps)
+        return y * self.weight if self.weight is not None else y
 
 
 def make_norm(config: GPTConfig, width: int) -> nn.Module:

@@ -35,5 +35,7 @@ class LastCheckpoint(Checkpoint):
     def save(self, trainer) -> None:
         if trainer.fast_dev_run or self.saved_at_step == trainer.global_step:
             return
-        trainer.save_checkpoint(self.path)
+        # The whole state (optimizer, loops, callbacks): resume= continues from it. Said, not
+        # left to Lightning's default, which it announces at every save.
+        trainer.save_checkpoint(self.path, weights_only=False)
         self.saved_at_step = trainer.global_step
