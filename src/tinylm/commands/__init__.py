@@ -19,9 +19,10 @@ from typing import TypeVar
 
 from omegaconf import DictConfig
 
+from tinylm.commands.settings import settings_of
 from tinylm.errors import TinyLMError
 from tinylm.runs.claim import register_resolvers
-from tinylm.utils.hydra import check_override_types
+from tinylm.schema import check_settings
 
 log = logging.getLogger(__name__)
 Result = TypeVar("Result")
@@ -37,11 +38,12 @@ def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result:
 
     Every check of user input raises a TinyLMError (bad config, data, checkpoint, prompt) that
     says what was wrong and what to do; here it becomes `error: <message>` on stderr and exit
-    status 1 instead of a traceback. Anything else is a bug and keeps its traceback. A value of
-    the wrong kind for a key is checked first, for every command alike.
+    status 1 instead of a traceback. Anything else is a bug and keeps its traceback. The settings
+    are checked first against the command's schema (tinylm.commands.settings), before the
+    command writes anything.
     """
     try:
-        check_override_types(cfg)
+        check_settings(cfg, settings_of(command))
         return command(cfg)
     except Exception as error:
         user_error = find_user_error(error)

@@ -4,18 +4,99 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from tinylm.errors import ConfigError
+from tinylm.schema import GroupBy, check_group, setting
 from tinylm.training.muon import build_muon_with_adamw, check_muon_is_available
 
 log = logging.getLogger(__name__)
-OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
-MUON_LR_ADJUSTMENTS = ("original", "match_rms_adamw")
 WARMUP_MAX_FRACTION = 0.1
+
+
+@dataclass(kw_only=True)
+class ScheduleSettings:
+    """What every optimizer choice (conf/optimizer/*.yaml) takes: the learning-rate schedule."""
+
+    lr: float = setting(
+        help="peak learning rate, reached at the end of warmup", low=0, low_open=True
+    )
+    min_lr: float = setting(
+        help="learning rate at the end of the cosine decay, ≤ optimizer.lr", low=0
+    )
+    warmup_steps: int = setting(
+        help="optimizer steps of linear warmup, at most a tenth of trainer.max_steps", low=0
+    )
+    weight_decay: float = setting(help="decay of the weight matrices", low=0)
+
+    def __post_init__(self) -> None:
+        if self.min_lr > self.lr:
+            raise ConfigError(
+                f"optimizer.min_lr={self.min_lr} is above optimizer.lr={self.lr}: the schedule "
+                "decays from lr to min_lr; lower min_lr or raise lr."
+            )
+
+
+@dataclass(kw_only=True)
+class AdamWSettings(ScheduleSettings):
+    name: Literal["adamw"]
+    betas: list[float] = setting(
+        help="decay rates of the gradient's running mean and square", low=0, high=1,
+        high_open=True, length=2,
+    )  # fmt: skip
+    eps: float = setting(help="added to the denominator, for stability", low=0, low_open=True)
+
+
+@dataclass(kw_only=True)
+class AdamSettings(AdamWSettings):
+    name: Literal["adam"]
+
+
+@dataclass(kw_only=True)
+class SGDSettings(ScheduleSettings):
+    name: Literal["sgd"]
+    momentum: float = setting(help="fraction of the previous update kept", low=0, high=1)
+    nesterov: bool = setting(help="Nesterov momentum")
+
+
+@dataclass(kw_only=True)
+class MuonSettings(ScheduleSettings):
+    """lr, weight_decay and min_lr are Muon's (the blocks' matrices); adamw_* are AdamW's, for
+    the embedding, the head, norms and biases, whose learning rate decays by the same factor."""
+
+    name: Literal["muon"]
+    momentum: float = setting(help="fraction of the previous update kept", low=0, high=1)
+    nesterov: bool = setting(help="Nesterov momentum")
+    ns_steps: int = setting(
+        help="Newton–Schulz iterations that orthogonalise each update; torch takes fewer than 100",
+        low=1, high=99,
+    )  # fmt: skip
+    adjust_lr_fn: str = setting(
+        help="how Muon scales its step to a matrix's shape",
+        choices=("original", "match_rms_adamw"),
+    )
+    adamw_lr: float = setting(help="AdamW's peak learning rate", low=0, low_open=True)
+    adamw_betas: list[float] = setting(
+        help="AdamW's decay rates", low=0, high=1, high_open=True, length=2
+    )
+    adamw_eps: float = setting(help="AdamW's eps", low=0, low_open=True)
+    adamw_weight_decay: float = setting(help="AdamW's decay of the embedding and head", low=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_muon_is_available()
+
+
+# One schema per `optimizer=` choice, picked by optimizer.name; a new optimizer adds its own.
+OPTIMIZER_SETTINGS = {
+    "adamw": AdamWSettings, "adam": AdamSettings, "sgd": SGDSettings, "muon": MuonSettings,
+}  # fmt: skip
+OPTIMIZERS = tuple(OPTIMIZER_SETTINGS)
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -163,48 +244,4 @@ def build_scheduler(
 def check_optimizer_config(config: dict) -> None:
     """Refuse the values no optimizer or schedule can use, each in one sentence naming the key:
     checked before a run starts, rather than met as torch's error in its first step."""
-    name = config.get("name")
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"optimizer.name must be one of {OPTIMIZERS}, not {name!r}.")
-    lr = config["lr"]
-    if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"optimizer.lr must be a positive number, not {lr}.")
-    if not 0.0 <= config["min_lr"] <= lr:
-        raise ConfigError(
-            f"optimizer.min_lr must lie between 0 and optimizer.lr ({lr}), not {config['min_lr']}."
-        )
-    if name == "muon":
-        check_muon_config(config)
-    for key, low, high in (
-        ("weight_decay", 0.0, math.inf),
-        ("eps", 1e-30, math.inf),
-        ("momentum", 0.0, 1.0),
-        ("warmup_steps", 0, math.inf),
-        ("adamw_weight_decay", 0.0, math.inf),
-        ("adamw_eps", 1e-30, math.inf),
-        ("ns_steps", 1, 99),  # torch's Muon refuses 100 or more
-    ):
-        if key in config and not low <= config[key] <= high:
-            raise ConfigError(
-                f"optimizer.{key} must lie in [{low:g}, {high:g}], not {config[key]}."
-                if math.isfinite(high)
-                else f"optimizer.{key} must be at least {low:g}, not {config[key]}."
-            )
-    for key in ("betas", "adamw_betas"):
-        betas = config.get(key)
-        if betas is not None and (len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas)):
-            raise ConfigError(f"optimizer.{key} must be two numbers in [0, 1), not {betas}.")
-
-
-def check_muon_config(config: dict) -> None:
-    """Muon's own settings: torch has it, AdamW's share has a learning rate, a known
-    learning-rate adjustment (how Muon scales its step to a matrix's shape)."""
-    check_muon_is_available()
-    adamw_lr = config["adamw_lr"]
-    if not (math.isfinite(adamw_lr) and adamw_lr > 0):
-        raise ConfigError(f"optimizer.adamw_lr must be a positive number, not {adamw_lr}.")
-    if config["adjust_lr_fn"] not in MUON_LR_ADJUSTMENTS:
-        raise ConfigError(
-            f"optimizer.adjust_lr_fn must be one of {MUON_LR_ADJUSTMENTS}, "
-            f"not {config['adjust_lr_fn']!r}."
-        )
+    check_group(config, GroupBy("name", OPTIMIZER_SETTINGS), "optimizer")
