@@ -16,6 +16,7 @@ from typing import Any
 from tinylm.data.settings import DATA_SETTINGS
 from tinylm.generation.settings import GenerationSettings
 from tinylm.model import GPTConfig
+from tinylm.runs.folder import LAST_CHECKPOINT
 from tinylm.schema import group, group_by, setting
 from tinylm.tokenizers.settings import TOKENIZER_SETTINGS
 from tinylm.training.muon import check_muon_fits_hardware
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 SEED_RANGE = {"low": 0, "high": 2**32 - 1}  # what numpy's and torch's generators take
 DEVICE_HELP = "auto (a CUDA GPU, else MPS, else CPU), cpu, cuda, cuda:N or mps"
-CHECKPOINT_HELP = "a .ckpt file, or a run folder (its best checkpoint, else last.ckpt)"
+CHECKPOINT_HELP = f"a .ckpt file, or a run folder (its best checkpoint, else {LAST_CHECKPOINT})"
 # tinylm.evaluation.SPLITS, named here so that a command's start does not import torchmetrics.
 EVALUATION_SPLITS = ("train", "val")
 

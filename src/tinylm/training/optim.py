@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -14,6 +15,7 @@ from tinylm.errors import ConfigError
 from tinylm.schema import GroupBy, check_group, setting
 from tinylm.training.muon import build_muon_with_adamw, check_muon_is_available
 
+log = logging.getLogger(__name__)
 WARMUP_MAX_FRACTION = 0.1
 
 
@@ -181,9 +183,54 @@ class WarmupCosine:
         return self.min_ratio + (1.0 - self.min_ratio) * cosine
 
 
+class ConfiguredSchedule(torch.optim.lr_scheduler.LambdaLR):
+    """A LambdaLR that takes nothing but the step from a checkpoint: the optimizer's settings
+    and the schedule stay those this run was configured with.
+
+    Resuming, Lightning loads the optimizer's state — its moments, and each parameter group's
+    settings (lr, betas, weight decay) — and the scheduler's — the step, the peak learning rate
+    and the schedule's own numbers (its length, warmup and min_lr). Loaded as torch loads them,
+    `resume=<run> optimizer.lr=...` or a larger trainer.max_steps would train on at the
+    checkpoint's learning rate while the run folder records the new settings. So after the
+    optimizer's state is loaded, its groups get this run's settings back; and loading this
+    scheduler sets only the step, with the learning rate this schedule gives at that step.
+    A learning rate that differs from the checkpoint's schedule is said in one line.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: WarmupCosine) -> None:
+        super().__init__(optimizer, schedule)
+        self.configured_groups = [
+            {key: value for key, value in group.items() if key not in ("params", "lr")}
+            for group in optimizer.param_groups
+        ]
+        optimizer.register_load_state_dict_post_hook(self.restore_configured_groups)
+
+    def restore_configured_groups(self, optimizer: torch.optim.Optimizer) -> None:
+        for group, configured in zip(optimizer.param_groups, self.configured_groups, strict=True):
+            group.update(configured)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.last_epoch = state_dict["last_epoch"]  # the optimizer steps taken
+        self._step_count = state_dict["_step_count"]
+        lrs = [base * schedule(self.last_epoch)
+               for base, schedule in zip(self.base_lrs, self.lr_lambdas, strict=True)]  # fmt: skip
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = lrs
+        checkpoint_lr = state_dict["_last_lr"][0]
+        if not math.isclose(lrs[0], checkpoint_lr, rel_tol=1e-6):
+            schedule = self.lr_lambdas[0]
+            log.info(
+                f"From step {self.last_epoch:,} the learning rate follows this run's settings: "
+                f"{lrs[0]:.3g} now (the checkpoint's schedule had {checkpoint_lr:.3g}), on a "
+                f"schedule re-planned to end at step {schedule.total_steps:,} at "
+                f"{self.base_lrs[0] * schedule.min_ratio:.3g}."
+            )
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer, config: dict, total_steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
+) -> ConfiguredSchedule:
     if total_steps <= 0:
         raise ConfigError("trainer.max_steps must be a positive number of optimizer steps.")
     schedule = WarmupCosine(
@@ -191,7 +238,7 @@ def build_scheduler(
         total_steps,
         min_ratio=config["min_lr"] / config["lr"],
     )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return ConfiguredSchedule(optimizer, schedule)
 
 
 def check_optimizer_config(config: dict) -> None:

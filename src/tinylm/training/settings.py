@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from tinylm.errors import ConfigError
+from tinylm.runs.folder import LAST_CHECKPOINT
 from tinylm.schema import setting
 
 
@@ -25,7 +26,7 @@ class TrainerSettings:
     )
     limit_val_batches: int | float = setting(
         help="batches per validation, or a fraction ≤ 1.0 of the split; validation picks the "
-        "best checkpoint and writes last.ckpt, so a run cannot skip it",
+        f"best checkpoint and writes {LAST_CHECKPOINT}, so a run cannot skip it",
         low=0,
         low_open=True,
     )

@@ -20,6 +20,7 @@ from tinylm.data import TokenDataModule
 from tinylm.errors import ConfigError
 from tinylm.model import GPTConfig
 from tinylm.runs.checkpoint_io import AtomicCheckpointIO, StopWhenSaveFailed
+from tinylm.runs.continuation import ContinueFromCheckpoint
 from tinylm.runs.folder import RunFolder
 from tinylm.runs.interrupts import StopOnSignal
 from tinylm.training.callbacks import LossCurve
@@ -124,7 +125,11 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> L.Trainer:
             **trainer_kwargs(cfg),
             logger=list(instantiate_dict(cfg.get("logger")).values()),
             # Checkpoints are written whole or not at all; a failed save stops every process.
-            callbacks=[*instantiate_dict(cfg.get("callbacks")).values(), StopWhenSaveFailed()],
+            callbacks=[
+                *instantiate_dict(cfg.get("callbacks")).values(),
+                StopWhenSaveFailed(),
+                ContinueFromCheckpoint(str(output_dir)),  # a resumed run's files, cut back
+            ],
             plugins=[AtomicCheckpointIO()],
             default_root_dir=str(output_dir),
         )
