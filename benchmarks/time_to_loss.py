@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -41,7 +39,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # benchmarks.train_speed, when run as a script
 
-from benchmarks.train_speed import compose_recipe, launch, whole_split_metrics  # noqa: E402
+from benchmarks.train_speed import (  # noqa: E402
+    compose_recipe,
+    launch,
+    machine_description,
+    whole_split_metrics,
+)
 
 BASE_SEED = 1337
 
@@ -159,9 +162,8 @@ def main() -> None:
         datamodules[name].setup("fit")  # the cache every run reads, built before any is timed
         tokens_per_step[name] = datamodules[name].batch_size * cfg.model.block_size
     print(
-        f"torch {torch.__version__}, {args.device} ({platform.processor() or platform.machine()},"
-        f" {os.cpu_count()} CPUs, OMP_NUM_THREADS={args.threads or 'unset'}); "
-        f"{args.repeats} repeat(s) of {', '.join(recipes)}, interleaved; snapshots every "
+        f"{machine_description(args.device, args.threads)}; {args.repeats} repeat(s) of "
+        f"{', '.join(recipes)}, interleaved; snapshots every "
         f"{every} steps",
         flush=True,
     )

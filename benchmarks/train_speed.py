@@ -277,12 +277,13 @@ def launch(
         "load": (load_before, os.getloadavg()[0]),
         "weights": str(weights),
         "optimizer_share": optimizer_share(clock),
-        # Seconds from the process's start to the end of each snapshot's step, less the time
-        # spent saving the snapshots before it.
+        # Seconds from the process's start to the end of each snapshot's step (wall, and CPU
+        # time of the process), less the time spent saving the snapshots before it.
         "snapshots": [
             {
                 "step": s["step"],
                 "time_s": s["time"] - started - s["saving_s"],
+                "cpu_s": s["cpu"] - s["saving_cpu_s"],
                 "path": str(run_dir / "snapshots" / f"step{s['step']:07d}.pt"),
             }
             for s in clock.get("snapshots", [])
@@ -299,6 +300,16 @@ def optimizer_share(clock: dict) -> float | None:
     return statistics.median(
         (end - start) / (end - previous)
         for start, end, previous in zip(starts[1:], ends[1:], ends, strict=False)
+    )
+
+
+def machine_description(device: str, threads: int | None) -> str:
+    import torch
+
+    processor = platform.processor() or platform.machine()
+    return (
+        f"torch {torch.__version__}, {device} ({processor}, {os.cpu_count()} CPUs, "
+        f"OMP_NUM_THREADS={threads or 'unset'})"
     )
 
 
@@ -442,12 +453,8 @@ def main() -> None:
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")  # the cache every run reads, built before any is timed
 
-    import torch
-
     print(
-        f"torch {torch.__version__}, {args.device} ({platform.processor() or platform.machine()},"
-        f" {os.cpu_count()} CPUs, OMP_NUM_THREADS={args.threads or 'unset'}); "
-        f"recipe: {' '.join(overrides)}\n"
+        f"{machine_description(args.device, args.threads)}; recipe: {' '.join(overrides)}\n"
         f"{cfg.trainer.max_steps} steps of {datamodule.batch_size} × {cfg.model.block_size} "
         f"tokens; {args.repeats} repeat(s) of {', '.join(args.variants)}, interleaved\n",
         flush=True,

@@ -33,6 +33,7 @@ class Case:
     args: tuple[str, ...]  # {run}, {ckpt}, {text}, {cache}, {bad} are filled in below
     names: str  # what the error line must name: the offending key or file
     train_defaults: bool = True  # train cases start from a tiny char model on the run's text
+    never_says: str | None = None  # advice that cannot help in this case
 
 
 CASES = [
@@ -86,7 +87,21 @@ CASES = [
          "notes.md is a file where a folder should be"),
     Case("a log folder where a file is", "train", ("paths.log_dir={bad}/notes.md/logs",),
          "notes.md is a file where a folder should be"),
+    Case("a batch of no sequences", "train", ("data.batch_size=0",), "data.batch_size=0"),
+    Case("no micro-batches per step", "train", ("trainer.accumulate_grad_batches=0",),
+         "trainer.accumulate_grad_batches=0"),
+    Case("validation every 0 batches", "train", ("trainer.val_check_interval=0",),
+         "trainer.val_check_interval=0"),
+    Case("no validation batches", "train", ("trainer.limit_val_batches=0",),
+         "trainer.limit_val_batches=0"),
+    Case("a negative seed", "train", ("seed=-1",), "seed=-1"),
+    Case("a negative gradient clip", "train", ("trainer.gradient_clip_val=-1",),
+         "trainer.gradient_clip_val=-1"),
+    Case("a setting no command takes", "train", ("+lr=0.1",), "lr is not a setting"),
     # eval
+    Case("eval: a train split shorter than the checkpoint's context", "eval",
+         ("ckpt_path={ckpt}", "split=train", "data=text", "data.path={bad}/short.txt",
+          "data.val_fraction=0.9"), "lower data.val_fraction", never_says="model.block_size"),
     Case("eval: a checkpoint that is not there", "eval", ("ckpt_path={bad}/missing.ckpt",),
          "missing.ckpt"),
     Case("eval: a text file as the checkpoint", "eval", ("ckpt_path={text}",), "stories.txt"),
@@ -107,6 +122,8 @@ CASES = [
          "max_new_tokens"),
     Case("generate: a file of random bytes", "generate", ("ckpt_path={bad}/random.ckpt",),
          "random.ckpt"),
+    Case("generate: a temperature for beam search", "generate",
+         ("ckpt_path={run}", "strategy=beam", "temperature=0.5"), "temperature=0.5"),
     # prepare_data
     Case("prepare_data: a folder without text files", "prepare_data",
          ("data=text", "data.path={bad}/empty"), "empty"),
@@ -149,6 +166,7 @@ def outcomes(trained_run, tmp_path_factory):
     (bad / "empty").mkdir()
     (bad / "random.ckpt").write_bytes(os.urandom(4096))
     (bad / "binary.txt").write_bytes(bytes(range(256)) * 16)
+    (bad / "short.txt").write_text((trained_run / "stories.txt").read_text()[:1000])
     checkpoint = trained_run / "run" / "checkpoints" / "last.ckpt"
     data = checkpoint.read_bytes()
     (bad / "truncated.ckpt").write_bytes(data[: len(data) // 2])
@@ -224,6 +242,7 @@ def test_a_mistake_is_one_sentence_and_a_non_zero_exit(outcomes, case):
     assert len(errors) == 1, output
     assert case.names in errors[0], errors[0]
     assert "this ran on loading" not in output
+    assert case.never_says is None or case.never_says not in errors[0], errors[0]
 
 
 @pytest.mark.slow

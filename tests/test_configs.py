@@ -1,4 +1,5 @@
-"""Every shipped config composes with the real defaults list, resolves, and instantiates."""
+"""Every shipped config composes with the real defaults list, passes its command's settings
+schema, resolves, and instantiates."""
 
 from pathlib import Path
 
@@ -10,10 +11,17 @@ from omegaconf import OmegaConf
 
 from tests.conftest import CONF_DIR, compose_config, compose_train
 from tinylm.commands.generate import generation_settings
+from tinylm.commands.settings import COMMAND_SETTINGS, EVALUATION_SPLITS
 from tinylm.data import TokenDataModule
+from tinylm.data.settings import TINYSTORIES_VARIANTS
+from tinylm.data.tinystories import VARIANT_FILES
+from tinylm.evaluation import SPLITS
 from tinylm.generation.settings import STRATEGIES
 from tinylm.model import GPT, GPTConfig
 from tinylm.model.config import RECIPE_SWITCHES
+from tinylm.schema import check_settings
+from tinylm.tokenizers import BACKENDS
+from tinylm.tokenizers.settings import TOKENIZER_SETTINGS
 from tinylm.training.hardware import trainer_kwargs
 from tinylm.utils.hydra import instantiate_dict
 
@@ -43,6 +51,8 @@ def test_each_config_composes_and_resolves(tmp_path: Path, group, option):
     local_text = [] if group == "data" and option != "text" else [f"data.path={corpus}"]
     plus = "+" if group in ADDED_GROUPS else ""
     cfg = compose_train(tmp_path, f"{plus}{group}={option}", *local_text)
+    checked = check_settings(cfg, COMMAND_SETTINGS["train"])
+    assert checked["trainer"]["max_steps"] == cfg.trainer.max_steps
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert resolved["model"]["block_size"] > 0
     assert resolved["data"]["block_size"] == resolved["model"]["block_size"]
@@ -146,3 +156,24 @@ def test_the_eval_config_composes_with_each_data_config(tmp_path, data):
     assert resolved["data"]["block_size"] is None and resolved["data"]["tokenizer"] is None
     assert resolved["split"] == "val" and resolved["limit_batches"] == 50
     assert resolved["output_file"] == f"{tmp_path}/eval.json"
+
+
+TOP_LEVEL = sorted(path.stem for path in CONF_DIR.glob("*.yaml"))
+
+
+def test_every_command_has_a_settings_schema():
+    assert set(TOP_LEVEL) == set(COMMAND_SETTINGS)
+
+
+@pytest.mark.parametrize("command", TOP_LEVEL)
+def test_each_command_config_passes_its_schema(tmp_path, command):
+    overrides = ["data.path=corpus.txt", "data=text"] if command == "train" else []
+    cfg = compose_config(command, f"paths.output_dir={tmp_path}", *overrides)
+    checked = check_settings(cfg, COMMAND_SETTINGS[command])
+    assert checked["task_name"] == command and checked["paths"]["output_dir"] == str(tmp_path)
+
+
+def test_the_schemas_choices_are_the_codes_choices():
+    assert TINYSTORIES_VARIANTS == tuple(VARIANT_FILES)
+    assert set(TOKENIZER_SETTINGS) == set(BACKENDS)
+    assert EVALUATION_SPLITS == SPLITS

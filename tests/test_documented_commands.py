@@ -213,3 +213,23 @@ def test_commands_are_collected_with_their_continuations_and_without_comments(tm
     assert first_of_each_sweep(["model=tiny,small", "'prompt=[a,b]'".strip("'"), "x=1"]) == [
         "model=tiny", "prompt=[a,b]", "x=1"
     ]  # fmt: skip
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("document", ["README.md", *sorted(p.relative_to(REPO_ROOT).as_posix()
+                                      for p in (REPO_ROOT / "docs").glob("*.md"))])  # fmt: skip
+def test_every_link_to_a_file_or_heading_of_the_repository_resolves(document):
+    source = REPO_ROOT / document
+    for target in re.findall(r"\]\(([^)\s]+)\)", source.read_text(encoding="utf-8")):
+        if re.match(r"https?://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (source.parent / path).resolve() if path else source
+        assert linked.exists(), f"{document}: {target}"
+        if anchor and linked.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.MULTILINE)
+            assert anchor in {slug(h) for h in headings}, f"{document}: {target}"

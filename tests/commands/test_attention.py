@@ -70,7 +70,8 @@ ERRORS = [
     (["head=5"], "error: head must be between 0 and 1 (the model has 2 heads, counted from 0), "
                  "not 5."),
     (["prompt=null"], "error: prompt is not set to a text"),
-    (["prompt=[Tom,Lily]"], "error: prompt is not set to a text"),
+    (["prompt=[Tom,Lily]"], "error: prompt=[Tom, Lily] is not allowed: prompt takes a text or "
+                            "null (the text to look at, one prompt at a time)"),
     (["prompt_file=missing.txt"], "error: Give prompt= or prompt_file=, not both."),
     (["prompt=null", "prompt_file=missing.txt"], "error: Cannot read prompt_file missing.txt"),
     (['prompt="Zürich"'], "error: The character tokenizer never saw 'Z', 'ü'"),

@@ -12,7 +12,9 @@ import torch
 
 from tests.conftest import REPO_ROOT, compose_config
 from tinylm.commands.eval import evaluate
+from tinylm.commands.settings import settings_of
 from tinylm.errors import ConfigError, DataError
+from tinylm.schema import check_settings
 
 
 def logged_validation(trained_run) -> dict:
@@ -103,11 +105,31 @@ def test_the_training_split_and_a_batch_limit(trained_run, tmp_path):
 
 @pytest.mark.parametrize(
     "override, message",
-    [("split=test", "split must be one of"), ("limit_batches=0", "limit_batches must be")],
-)
+    [("split=test", "split=test is not allowed: split takes one of train, val"),
+     ("limit_batches=0", "limit_batches=0 .* takes a whole number ≥ 1 or null")],
+)  # fmt: skip
 def test_bad_eval_settings_say_what_is_wrong(trained_run, tmp_path, override, message):
     cfg = compose_config(
         "eval", *eval_overrides(trained_run, tmp_path), override, f"paths.output_dir={tmp_path}"
     )
     with pytest.raises(ConfigError, match=message):
+        check_settings(cfg, settings_of(evaluate))
+
+
+def test_a_train_split_shorter_than_a_window_does_not_stop_evaluating_the_val_split(
+    trained_run, tmp_path
+):
+    short = tmp_path / "short.txt"  # ~90 training tokens, ~800 validation ones
+    short.write_text((trained_run / "stories.txt").read_text()[:1000])
+    data = (f"data.path={short}", "data.val_fraction=0.9")
+    cfg = compose_config("eval", *eval_overrides(trained_run, tmp_path, *data),
+                         f"paths.output_dir={tmp_path}", "limit_batches=null")  # fmt: skip
+    numbers = evaluate(cfg)
+    assert numbers["split"] == "val" and numbers["tokens"] == 6 * 128  # 6 windows of 128 + 1
+    cfg.split = "train"
+    with pytest.raises(
+        DataError, match=r"train split holds \d+ tokens, fewer than .* = 129"
+    ) as refused:
         evaluate(cfg)
+    # The checkpoint fixes the context: lowering it is no advice here.
+    assert str(refused.value).endswith("give more text or lower data.val_fraction.")

@@ -74,9 +74,9 @@ ERRORS = [
     (["prompt=" + "a" * 129], "error: The prompt is 129 tokens long, more than the model's "
                               "context of 128 tokens; shorten it."),
     (["prompt=Tom", "prompt_file=prompt.txt"], "error: Give prompt= or prompt_file=, not both."),
-    (["top_p=0"], "error: top_p must be in (0, 1]"),
-    (["temperature=-1"], "error: temperature must be 0 (greedy) or more, not -1"),
-    (["num_beams=0"], "error: num_beams must be at least 1, not 0."),
+    (["top_p=0"], "error: top_p=0 is not allowed: top_p takes a number in (0, 1]"),
+    (["temperature=-1"], "error: temperature=-1 is not allowed: temperature takes a number ≥ 0"),
+    (["num_beams=0"], "error: num_beams=0 is not allowed: num_beams takes a whole number ≥ 1"),
     (["ckpt_path=null"], "error: ckpt_path is not set"),
     (["device=tpu"], "error: device must be auto, cpu, cuda (or cuda:N) or mps, not 'tpu'."),
 ]  # fmt: skip

@@ -4,15 +4,22 @@ an uninterrupted one would, with one metrics file, one samples file and one resu
 import csv
 import hashlib
 import json
+import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.conftest import run_train_script
+from tests.conftest import REPO_ROOT, run_train_script
+from tinylm.runs.folder import RunFolder
+from tinylm.runs.lock import hold_run_folder
+from tinylm.training.optim import WarmupCosine
 
 STEPS = 40
 KILL = ("+callbacks.kill._target_=tests.training.callbacks_for_tests.KillAtStep",
@@ -44,6 +51,10 @@ def runs(tmp_path_factory):
     resumed = run_train_script(f"resume={root / 'run'}", "++callbacks.kill=null", cwd=root)
     assert resumed.returncode == 0, resumed.stderr
     return root, logged_before, common
+
+
+def sample_steps(run) -> list[int]:
+    return [json.loads(line)["step"] for line in (run / "samples.jsonl").read_text().splitlines()]
 
 
 def metric_steps(run, metric: str) -> list[int]:
@@ -167,8 +178,116 @@ def test_ctrl_c_or_sigterm_stops_after_the_step_with_a_checkpoint_and_the_run_re
 
     resumed = run_train_script(f"resume={run}", "++callbacks.signal=null", cwd=root)
     assert resumed.returncode == 0, resumed.stderr
+    # Numbered as the uninterrupted run, with the validation that ended the first part between.
+    assert metric_steps(run, "train/loss") == list(range(STEPS))
+    assert metric_steps(run, "val/loss") == [9, 15, 19, 29, 39]
+    samples = sample_steps(run)
+    assert samples == [10, 10, 16, 16, 20, 20, 30, 30, 40, 40]
     final = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     expected = torch.load(root / "whole" / "checkpoints" / "last.ckpt", weights_only=True)
     for name, tensor in expected["state_dict"].items():
         torch.testing.assert_close(final[name], tensor, rtol=0, atol=0, msg=name)
     assert json.loads((run / "result.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_run_says_so_and_changes_nothing(runs):
+    root, _, _ = runs
+    whole = root / "whole"
+    before = folder_digest(whole)
+    again = run_train_script(f"resume={whole}", "optimizer.lr=1e-2", cwd=root)
+    assert again.returncode == 0, again.stderr
+    assert f"The run in {whole} has trained all its {STEPS} steps (result: completed); nothing " \
+           "to do, nothing changed." in again.stderr  # fmt: skip
+    fewer = run_train_script(f"resume={whole}", f"trainer.max_steps={STEPS - 10}", cwd=root)
+    assert fewer.returncode == 1 and "Traceback" not in fewer.stderr
+    assert f"error: trainer.max_steps={STEPS - 10} is fewer than the {STEPS} steps the run in " \
+           f"{whole} has trained" in fewer.stderr  # fmt: skip
+    assert folder_digest(whole) == before
+
+
+def copy_of_the_whole_run(runs, name: str):
+    root, _, _ = runs
+    shutil.copytree(root / "whole", root / name)
+    return root, root / name
+
+
+@pytest.mark.slow
+def test_optimizer_settings_and_more_steps_on_resume_take_effect_from_the_resumed_step(runs):
+    root, run = copy_of_the_whole_run(runs, "longer")
+    more = STEPS + 10
+    resumed = run_train_script(
+        f"resume={run}", f"trainer.max_steps={more}", "optimizer.lr=1e-2",
+        "optimizer.min_lr=1e-3", cwd=root,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"From step {STEPS} the learning rate follows this run's settings" in resumed.stderr
+    # The schedule of the new settings, re-planned for `more` steps (warmup 5: under a tenth).
+    schedule = WarmupCosine(warmup_steps=5, total_steps=more, min_ratio=0.1)
+    with open(run / "csv" / "metrics.csv") as handle:
+        lrs = {int(row["step"]): float(row["train/lr"]) for row in csv.DictReader(handle)
+               if row["train/lr"]}  # fmt: skip
+    for step in range(STEPS, more):
+        assert lrs[step] == pytest.approx(1e-2 * schedule(step), rel=1e-5), step
+    # What the folder records is what ran.
+    assert OmegaConf.load(run / ".hydra" / "config.yaml").optimizer.lr == 1e-2
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["hyper_parameters"]["optimizer"]["lr"] == 1e-2
+    assert checkpoint["global_step"] == more
+
+
+def start_resume(run, root, *overrides) -> subprocess.Popen:
+    """scripts/train.py resume=<run> started in the background; its stderr goes to a file beside
+    the run (a pipe nobody reads could fill and stall it)."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    with open(root / f"{run.name}.stderr", "w") as stderr:
+        return subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), f"resume={run}", *overrides],
+            cwd=root, env=environment, stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
+
+
+def stderr_of(run) -> str:
+    return (run.parent / f"{run.name}.stderr").read_text()
+
+
+def wait_for_the_lock(run, process: subprocess.Popen) -> None:
+    lock = RunFolder(run).lock
+    deadline = time.monotonic() + 300
+    while not (lock.is_file() and lock.read_text().strip() == str(process.pid)):
+        assert process.poll() is None, stderr_of(run)
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_a_second_process_in_a_run_folder_is_refused_and_the_first_completes(runs):
+    root, run = copy_of_the_whole_run(runs, "twice")
+    more = STEPS + 30
+    first = start_resume(run, root, f"trainer.max_steps={more}")
+    wait_for_the_lock(run, first)
+    # Paused, so that it is still training whenever the second one starts, however slowly.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = run_train_script(f"resume={run}", f"trainer.max_steps={more}", cwd=root)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.returncode == 1 and "Traceback" not in second.stderr
+    assert f"error: {run} is in use: process {first.pid} is training in it" in second.stderr
+    assert first.wait(timeout=600) == 0, stderr_of(run)
+    assert metric_steps(run, "train/loss") == list(range(more))
+    samples = sample_steps(run)
+    assert samples == sorted(samples) and len(samples) == len(set(samples)) * 2
+    # Lightning adds -v1 to a checkpoint name that another process's file took.
+    assert list((run / "checkpoints").glob("*-v[0-9].ckpt")) == []
+
+
+@pytest.mark.slow
+def test_the_lock_of_a_killed_process_is_gone(runs):
+    root, run = copy_of_the_whole_run(runs, "killed-holder")
+    holder = start_resume(run, root, f"trainer.max_steps={STEPS + 1000}")
+    wait_for_the_lock(run, holder)
+    holder.kill()  # SIGKILL: no handler, no clean-up runs
+    assert holder.wait(timeout=60) == -signal.SIGKILL
+    with hold_run_folder(RunFolder(run)):  # would raise had the lock outlived its process
+        assert RunFolder(run).lock.read_text().strip() == str(os.getpid())

@@ -1,6 +1,7 @@
 """Sampling strategies: the filters, their limits (each reduces to greedy), seeds, EOS."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from tinylm.errors import ConfigError
 from tinylm.generation import GenerationSettings
 from tinylm.generation.generate import encode_prompt
 from tinylm.generation.sampling import choose_next_tokens, keep_top_p
+from tinylm.generation.settings import refuse_knobs_without_effect
 
 INF = math.inf
 
@@ -97,15 +99,33 @@ def test_a_sequence_stops_at_its_first_end_of_text_token(model_and_prompt):
 
 @pytest.mark.parametrize(
     "settings, message",
-    [(dict(top_p=0.0), "top_p must be in \\(0, 1\\]"),
-     (dict(top_p=1.5), "top_p must be in \\(0, 1\\]"),
-     (dict(temperature=-0.1), "temperature must be 0 \\(greedy\\) or more"),
-     (dict(num_beams=0), "num_beams must be at least 1"),
-     (dict(top_k=0), "top_k must be at least 1"),
-     (dict(strategy="nucleus"), "strategy must be one of"),
-     (dict(max_new_tokens=0), "max_new_tokens must be at least 1"),
+    [(dict(top_p=0.0), "top_p=0.0 is not allowed: top_p takes a number in \\(0, 1\\]"),
+     (dict(top_p=1.5), "top_p=1.5 is not allowed: top_p takes a number in \\(0, 1\\]"),
+     (dict(temperature=-0.1), "temperature=-0.1 .* takes a number ≥ 0"),
+     (dict(num_beams=0), "num_beams=0 .* takes a whole number ≥ 1"),
+     (dict(top_k=0), "top_k=0 .* takes a whole number ≥ 1 or null"),
+     (dict(strategy="nucleus"), "strategy=nucleus .* takes one of greedy, sample, beam"),
+     (dict(max_new_tokens=0), "max_new_tokens=0 .* takes a whole number ≥ 1"),
      (dict(strategy="beam", num_beams=2, num_samples=3), "at most num_beams")],
 )  # fmt: skip
 def test_bad_settings_say_what_is_wrong(settings, message):
     with pytest.raises(ConfigError, match=message):
         GenerationSettings(**settings)
+
+
+@pytest.mark.parametrize(
+    "strategy, given, message",
+    [("beam", {"temperature": 0.5}, "temperature=0.5 has no effect with strategy=beam: only "
+      "strategy=sample reads it. Leave temperature out, or use strategy=sample."),
+     ("greedy", {"top_k": 5}, "top_k=5 has no effect with strategy=greedy"),
+     ("sample", {"num_beams": 8}, "num_beams=8 has no effect with strategy=sample: only "
+      "strategy=beam reads it")],
+)  # fmt: skip
+def test_a_knob_the_strategy_does_not_read_is_refused(strategy, given, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        refuse_knobs_without_effect(strategy, given)
+
+
+def test_the_knobs_a_strategy_reads_pass():
+    refuse_knobs_without_effect("sample", {"temperature": 0.5, "top_k": 5, "max_new_tokens": 9})
+    refuse_knobs_without_effect("beam", {"num_beams": 8, "length_penalty": 1.2})

@@ -19,11 +19,13 @@ from typing import TypeVar
 
 from omegaconf import DictConfig
 
+from tinylm.commands.settings import settings_of
 from tinylm.errors import TinyLMError
 from tinylm.runs.claim import register_resolvers
 from tinylm.runs.folder import RunFolder
 from tinylm.runs.signals import Interrupted, signals_stop_at_once
-from tinylm.utils.hydra import check_override_types, in_sweep
+from tinylm.schema import check_settings
+from tinylm.utils.hydra import in_sweep
 
 log = logging.getLogger(__name__)
 Result = TypeVar("Result")
@@ -39,8 +41,9 @@ def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result | No
 
     Every check of user input raises a TinyLMError (bad config, data, checkpoint, prompt) that
     says what was wrong and what to do; here it becomes `error: <message>` on stderr and exit
-    status 1 instead of a traceback. Anything else is a bug and keeps its traceback. A value of
-    the wrong kind for a key is checked first, for every command alike.
+    status 1 instead of a traceback. Anything else is a bug and keeps its traceback. The settings
+    are checked first against the command's schema (tinylm.commands.settings), before the
+    command writes anything.
 
     In a sweep, a job whose settings are refused fails alone: its error goes to its log and its
     result.json, and the sweep goes on with the next job. Ctrl-C or SIGTERM stop the command at
@@ -48,7 +51,7 @@ def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result | No
     """
     with signals_stop_at_once():
         try:
-            check_override_types(cfg)
+            check_settings(cfg, settings_of(command))
             return command(cfg)
         except Interrupted as interrupted:
             print(f"{interrupted}; nothing was left half-written.", file=sys.stderr)

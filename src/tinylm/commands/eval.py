@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from tinylm.checkpoint import LoadedCheckpoint, load_checkpoint
 from tinylm.data import TokenDataModule
 from tinylm.errors import ConfigError
-from tinylm.evaluation import SPLITS, evaluate_model, split_batches
+from tinylm.evaluation import evaluate_model, split_batches
 from tinylm.tokenizers import saved_tokenizer_spec
 from tinylm.utils.device import resolve_device
 from tinylm.utils.files import write_atomically
@@ -24,18 +24,12 @@ log = logging.getLogger(__name__)
 def evaluate(cfg: DictConfig) -> dict:
     """Evaluate cfg.ckpt_path on cfg.split of cfg.data; print the numbers, write them as JSON
     to cfg.output_file, and return them."""
-    if cfg.split not in SPLITS:
-        raise ConfigError(f"split must be one of {SPLITS}, not {cfg.split!r}.")
-    if cfg.limit_batches is not None and cfg.limit_batches < 1:
-        raise ConfigError(
-            f"limit_batches must be at least 1 (or null for the whole split), "
-            f"not {cfg.limit_batches}."
-        )
     device = resolve_device(cfg.device)
     loaded = load_checkpoint(cfg.ckpt_path, device)
     log.info(f"Checkpoint: {loaded.describe()}")
     datamodule = evaluation_data(cfg, loaded)
     datamodule.setup("validate")
+    datamodule.check_split_holds_a_window(cfg.split, context_is_fixed=True)
     log.info(f"Data: {datamodule.describe()}")
 
     metrics = evaluate_model(

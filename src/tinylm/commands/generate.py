@@ -13,17 +13,25 @@ from omegaconf import DictConfig
 from tinylm import generation
 from tinylm.checkpoint import load_checkpoint
 from tinylm.generation import GenerationSettings, TextStream, encode_prompt, read_prompts
+from tinylm.generation.settings import refuse_knobs_without_effect
 from tinylm.utils.device import resolve_device
 from tinylm.utils.files import append_jsonl
+from tinylm.utils.hydra import command_line_overrides
 
 log = logging.getLogger(__name__)
 
 
 def generation_settings(cfg: DictConfig) -> GenerationSettings:
-    """The settings named at the top level of conf/generate.yaml."""
-    return GenerationSettings(
+    """The settings named at the top level of conf/generate.yaml; a knob given on the command
+    line that the strategy does not read is refused rather than ignored."""
+    settings = GenerationSettings(
         **{field.name: cfg[field.name] for field in fields(GenerationSettings)}
     )
+    given = [override.split("=", 1)[0].lstrip("+~") for override in command_line_overrides()]
+    refuse_knobs_without_effect(
+        settings.strategy, {name: cfg[name] for name in given if name in cfg}
+    )
+    return settings
 
 
 def generate(cfg: DictConfig) -> list[dict]:

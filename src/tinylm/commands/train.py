@@ -11,6 +11,7 @@ sampling the next. Outside a sweep the exception reaches the entry point as befo
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from omegaconf import DictConfig
 from tinylm.commands import find_user_error
 from tinylm.errors import ConfigError, DivergenceError, WriteError
 from tinylm.runs.folder import RunFolder
+from tinylm.runs.lock import hold_run_folder
 from tinylm.runs.results import (
     COMPLETED,
     DIVERGED,
@@ -28,7 +30,7 @@ from tinylm.runs.results import (
     job_record,
     write_result,
 )
-from tinylm.runs.resume import resumed_config, run_overrides
+from tinylm.runs.resume import open_resume, run_overrides
 from tinylm.runs.signals import Interrupted
 from tinylm.training import fit
 from tinylm.utils.hydra import command_line_overrides, in_sweep
@@ -40,18 +42,33 @@ def train(cfg: DictConfig) -> float | None:
     """Train as `cfg` says — or continue the run cfg.resume names, in its folder; return the best
     val/loss (what sweepers minimise), or None for a failed job of a sweep."""
     started = time.perf_counter()
-    overrides = command_line_overrides()
-    earlier_seconds = 0.0  # spent by a resumed run's earlier segments
-    if cfg.get("resume"):
-        if in_sweep():
-            raise ConfigError("resume= continues one run; it cannot be part of a sweep (-m).")
-        cfg = resumed_config(cfg, overrides)
-        run = RunFolder(cfg.paths.output_dir)
-        overrides = run_overrides(run)
-        earlier_seconds = (run.read_result() or {}).get("seconds", 0.0)
-    else:
+    if not cfg.get("resume"):
         run = RunFolder(cfg.paths.output_dir)
         run.refuse_if_it_holds_a_run()
+        with hold_run_folder(run):
+            return train_in(run, cfg, command_line_overrides(), started)
+    if in_sweep():
+        raise ConfigError("resume= continues one run; it cannot be part of a sweep (-m).")
+    resume = open_resume(cfg, command_line_overrides())
+    finished = resume.nothing_to_do()
+    if finished:
+        # Not logged: the log file is the run's, and a finished run's folder stays as it was.
+        print(finished, file=sys.stderr)
+        return (resume.run.read_result() or {}).get("best_val_loss")
+    with hold_run_folder(resume.run):
+        cfg = resume.record()
+        earlier_seconds = (resume.run.read_result() or {}).get("seconds", 0.0)
+        return train_in(resume.run, cfg, run_overrides(resume.run), started, earlier_seconds)
+
+
+def train_in(
+    run: RunFolder,
+    cfg: DictConfig,
+    overrides: list[str],
+    started: float,
+    earlier_seconds: float = 0.0,  # spent by a resumed run's earlier segments
+) -> float | None:
+    """Train in `run` (locked by this process) and record how it went in its result.json."""
     record: dict[str, Any] = job_record(run, overrides)
     try:
         result = fit(cfg)

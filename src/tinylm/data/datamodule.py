@@ -80,13 +80,27 @@ class TokenDataModule(L.LightningDataModule):
             self.cache = self.cache_of_the_saved_tokenizer() or load_or_build(
                 self.cache_dir, self.name, self.fingerprint(), self.build
             )
-            for split in ("train", "val"):
-                if len(self.cache.tokens(split)) < self.block_size + 1:
-                    raise DataError(
-                        f"The {split} split holds {len(self.cache.tokens(split)):,} tokens, fewer "
-                        f"than one window of block_size + 1 = {self.block_size + 1}; give more "
-                        "text, raise data.val_fraction, or lower model.block_size."
-                    )
+            if stage in (None, "fit"):  # evaluation checks the one split it reads
+                for split in ("train", "val"):
+                    self.check_split_holds_a_window(split)
+
+    def check_split_holds_a_window(self, split: str, context_is_fixed: bool = False) -> None:
+        """A split shorter than one window (block_size + 1 tokens) is one sentence whose advice
+        can help: a context a checkpoint fixes is not offered as a setting to lower."""
+        tokens = len(self.cache.tokens(split))
+        if tokens >= self.block_size + 1:
+            return
+        advice = ["give more text", *self.split_length_advice(split)]
+        if not context_is_fixed:
+            advice.append("lower model.block_size")
+        raise DataError(
+            f"The {split} split holds {tokens:,} tokens, fewer than one window of block_size + 1 "
+            f"= {self.block_size + 1}; {', '.join(advice[:-1])} or {advice[-1]}."
+        )
+
+    def split_length_advice(self, split: str) -> list[str]:
+        """Settings of this source that lengthen `split`, as advice (none by default)."""
+        return []
 
     def cache_of_the_saved_tokenizer(self) -> TokenizedCache | None:
         """The cache that was written when a saved tokenizer was first made from this source.

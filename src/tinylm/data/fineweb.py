@@ -86,8 +86,6 @@ class FineWebDataModule(TokenDataModule):
                 "characters, and a later shard would hold ones the vocabulary never saw; use "
                 "tokenizer=gpt2 or tokenizer=bpe."
             )
-        if not 0.0 < val_fraction < 1.0:
-            raise DataError(f"data.val_fraction must be between 0 and 1, not {val_fraction}.")
         if tokens_per_epoch < self.block_size + 1:
             raise DataError("data.tokens_per_epoch must hold at least one window of tokens.")
         self.path = path
@@ -142,6 +140,9 @@ class FineWebDataModule(TokenDataModule):
                 yield doc_id, text, (shard_index, row)
 
     # -- epochs --------------------------------------------------------------------------------
+
+    def split_length_advice(self, split: str) -> list[str]:
+        return ["raise data.val_fraction" if split == "val" else "raise data.tokens_per_epoch"]
 
     def source_fingerprint(self) -> dict:
         return {

@@ -9,7 +9,6 @@ from typing import Any
 from tinylm.data.datamodule import TokenDataModule
 from tinylm.data.text_files import files_fingerprint, iter_pieces, resolve_text_files
 from tinylm.data.token_cache import token_dtype, write_split
-from tinylm.errors import DataError
 from tinylm.tokenizers import Tokenizer, build_tokenizer
 
 
@@ -25,8 +24,6 @@ class TextDataModule(TokenDataModule):
 
     def __init__(self, path: str, val_fraction: float = 0.1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not 0.0 < val_fraction < 1.0:
-            raise DataError(f"data.val_fraction must be between 0 and 1, not {val_fraction}.")
         self.files = resolve_text_files(path)
         self.val_fraction = val_fraction
 
@@ -36,6 +33,9 @@ class TextDataModule(TokenDataModule):
             "files": files_fingerprint(self.files),
             "val_fraction": self.val_fraction,
         }
+
+    def split_length_advice(self, split: str) -> list[str]:
+        return ["raise data.val_fraction" if split == "val" else "lower data.val_fraction"]
 
     def build(self, folder: Path) -> tuple[Tokenizer, dict]:
         tokenizer = build_tokenizer(

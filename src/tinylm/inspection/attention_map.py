@@ -35,9 +35,9 @@ MASKED_COLOUR = "#d0d0d0"
 CAPTION = (
     "Row = the token looking (query); column = the token looked at (key); each row sums to 1, "
     "so the first row is all on the first token. Grey: later tokens, hidden by the causal mask. "
-    "In a trained model, look for heads that keep to the last few tokens (a band along the "
-    "diagonal) and columns that light up at spaces, line breaks or punctuation: places many "
-    "later tokens look back to."
+    "In a trained model, look for a band along the diagonal (a head reading the last few "
+    "tokens), a bright line just below it (the previous token) and bright columns (a token many "
+    "later ones look back to, such as the start of a word)."
 )
 
 

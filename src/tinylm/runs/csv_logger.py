@@ -4,46 +4,23 @@ already there instead of deleting it, so a run resumed in its own folder keeps o
 from __future__ import annotations
 
 import csv
-import io
-from pathlib import Path
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from tinylm.runs.folder import RunFolder
-from tinylm.utils.files import write_atomically
 
 
 class ContinuedMetricsWriter(ExperimentWriter):
-    """Appends to an existing metrics.csv (Lightning's writer deletes it).
-
-    The rows a crashed or killed run logged after the checkpoint it resumes from are dropped at
-    the first save: those with a step at or after the first step logged now. The run logs on
-    the same schedule as before, so they are exactly the steps it is about to log again.
-    """
+    """Appends to an existing metrics.csv (Lightning's writer deletes it), under its header.
+    What a killed run logged after its checkpoint is cut when the checkpoint is restored
+    (tinylm.runs.continuation)."""
 
     def _check_log_dir_exists(self) -> None:
-        self.continued = self._fs.isfile(self.metrics_file_path)
-        if self.continued:
+        if self._fs.isfile(self.metrics_file_path):
             with self._fs.open(self.metrics_file_path, "r", newline="") as file:
                 self.metrics_keys = list(csv.DictReader(file).fieldnames or [])
-
-    def save(self) -> None:
-        if self.continued and self.metrics:
-            self.drop_rows_from(min(row["step"] for row in self.metrics))
-            self.continued = False
-        super().save()
-
-    def drop_rows_from(self, step: int) -> None:
-        path = Path(self.metrics_file_path)
-        with open(path, newline="") as file:
-            rows = [row for row in csv.DictReader(file) if int(row["step"]) < step]
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=self.metrics_keys)
-        writer.writeheader()
-        writer.writerows(rows)
-        write_atomically(path, text.getvalue())
 
 
 class RunCSVLogger(CSVLogger):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinylm.errors import ConfigError
-from tinylm.utils.files import write_atomically
+from tinylm.utils.files import keep_csv_rows_before, keep_records_before, write_atomically
 
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
@@ -110,6 +110,18 @@ class RunFolder:
     def holds_a_run(self) -> bool:
         """Whether a run has already trained here: it has a result or a checkpoint."""
         return self.result.is_file() or any(self.checkpoints.glob("*.ckpt"))
+
+    def cut_back_to(self, step: int) -> None:
+        """Drop what the appended files recorded after optimizer step `step`, the step of the
+        checkpoint a run resumes from: the resumed run records those steps again, and a run
+        killed after its checkpoint had recorded some of them already. The one rule for every
+        appended file; the loss curve's history needs none, being part of the checkpoint.
+
+        metrics.csv numbers its rows as Lightning does, by the optimizer steps taken before
+        the one that ends (the validation after step 20 is row 19); samples.jsonl by the steps
+        taken (20)."""
+        keep_csv_rows_before(self.metrics, step)
+        keep_records_before(self.samples, step + 1)
 
     def read_result(self) -> dict | None:
         """The record the run wrote (result.json), or None when it has not written one (yet)."""

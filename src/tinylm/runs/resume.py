@@ -5,29 +5,63 @@ line apply on top of it, and checkpoints/last.ckpt is the state. Hydra already r
 folder (runs.claim.run_dir) without writing its own record there; the run's config and
 overrides are updated here, once checked, so that the next resume starts from what this one
 ran. What the weights and the position in the data depend on — the model, the tokenizer, the
-data and the seed — cannot change.
+data and the seed — cannot change, nor can the optimizer (its state is the checkpoint's); its
+settings and the schedule can, from the resumed step on (training.optim.ConfiguredSchedule).
+A run that has trained all its steps has nothing to do, and fewer steps are refused.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
+from tinylm.checkpoint import read_checkpoint
 from tinylm.errors import ConfigError
 from tinylm.runs.folder import RunFolder
 from tinylm.utils.files import write_atomically
 
-KEPT = ("model", "tokenizer", "data", "seed")
+KEPT = ("model", "tokenizer", "data", "seed", "optimizer.name")
 # Groups that set keys all over the config (`# @package _global_`): a resumed run keeps its own.
 RECIPES = ("experiment", "debug", "hparams_search")
 
 
-def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
-    """The config of the run that cfg.resume names, with `overrides` (this command line) on top;
-    written back into the run folder, and returned with ckpt_path at its last.ckpt."""
+@dataclass
+class Resume:
+    """A run to continue in its folder: its config with this command's overrides on top, and
+    the optimizer steps its last.ckpt has taken."""
+
+    run: RunFolder
+    config: DictConfig  # ckpt_path at the run's last.ckpt
+    overrides: list[Override]  # this command's, those that apply to the run
+    reached_step: int
+
+    def nothing_to_do(self) -> str | None:
+        """The sentence that says so when the run has trained all its steps, else None."""
+        if self.reached_step < self.config.trainer.max_steps:
+            return None
+        status = (self.run.read_result() or {}).get("status", "no result")
+        return (
+            f"The run in {self.run.path} has trained all its {self.reached_step:,} steps "
+            f"(result: {status}); nothing to do, nothing changed. To train it further, resume "
+            "it with a larger trainer.max_steps."
+        )
+
+    def record(self) -> DictConfig:
+        """Write the config and the overrides this resume runs with into the run folder, so that
+        the folder records what ran and the next resume starts from it; return the config."""
+        write_atomically(self.run.config, OmegaConf.to_yaml(self.config))
+        write_atomically(self.run.overrides, merged_overrides(self.run, self.overrides))
+        return self.config
+
+
+def open_resume(cfg: DictConfig, overrides: list[str]) -> Resume:
+    """The run that cfg.resume names, with `overrides` (this command line) on top of its config;
+    what the run cannot take is refused in one sentence. Nothing is written yet."""
     if cfg.get("ckpt_path"):
         raise ConfigError(
             "Give resume= (continue a run in its own folder) or ckpt_path= (start a new run "
@@ -52,16 +86,22 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         if override.is_delete():
             delete(run, key)
             continue
-        value = OmegaConf.select(cfg, key)
-        if key.split(".")[0] in KEPT:
-            refuse_a_change(run, key, value, folder)
-        OmegaConf.update(run, key, value, merge=False, force_add=True)
+        for kept in KEPT:
+            if kept == key or kept.startswith(f"{key}.") or key.startswith(f"{kept}."):
+                inner = key if key.startswith(f"{kept}.") else kept
+                refuse_a_change(run, inner, OmegaConf.select(cfg, inner), folder)
+        OmegaConf.update(run, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
     run.resume = str(folder)
     run.ckpt_path = str(run_folder.last_checkpoint)
-    write_atomically(run_folder.config, OmegaConf.to_yaml(run))
-    write_atomically(run_folder.overrides, merged_overrides(run_folder, new))
     OmegaConf.set_struct(run, True)  # like the config Hydra hands a command
-    return run
+    reached = read_checkpoint(run_folder.last_checkpoint).get("global_step", 0)
+    if run.trainer.max_steps < reached:
+        raise ConfigError(
+            f"trainer.max_steps={run.trainer.max_steps:,} is fewer than the {reached:,} steps "
+            f"the run in {folder} has trained; a resumed run cannot go back: give a larger "
+            "trainer.max_steps, or start a new run."
+        )
+    return Resume(run_folder, run, new, reached)
 
 
 def applies_to_run(override) -> bool:

@@ -20,7 +20,7 @@ from tinylm.errors import TinyLMError
 from tinylm.generation import GenerationSettings, encode_prompt, generate
 from tinylm.runs.logging_steps import at_logging_step
 from tinylm.tokenizers import tokenizer_from_state
-from tinylm.utils.files import append_jsonl, atomic_write, keep_records_before
+from tinylm.utils.files import append_jsonl, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,6 @@ class GenerationSamples(Callback):
         self.path = Path(path) if path else None
         self.tokenizer = None  # the run's, known once fitting starts
         self.prompt_ids: dict[str, list[int]] = {}  # the prompts it can encode
-        self.continuing_file = True  # until this process first writes to `path`
 
     @rank_zero_only
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -259,9 +258,6 @@ class GenerationSamples(Callback):
             log.info(f"  {prompt!r} -> {text!r}")
         log_samples(trainer.loggers, step, samples)
         if self.path is not None:
-            if self.continuing_file:  # a resumed run samples again what it sampled after its
-                keep_records_before(self.path, step)  # checkpoint before a crash
-                self.continuing_file = False
             records = [{"step": step, "prompt": p, "text": t} for p, t in samples]
             append_jsonl(self.path, records)
 

@@ -6,22 +6,15 @@ import math
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.utilities import GradClipAlgorithmType
-from torchmetrics import MeanMetric
 
-from tinylm.bits_per_byte import BitsPerByte
+from tinylm.evaluation import Evaluation, next_token_loss
 from tinylm.model import GPT, GPTConfig
 from tinylm.runs.logging_steps import at_logging_step
 from tinylm.tokenizers import tokenizer_from_state
 from tinylm.training.compile import check_compile_setting, compile_model, should_compile
 from tinylm.training.optim import build_optimizer, build_scheduler
-
-
-def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over every position: logits (B, T, V), targets (B, T)."""
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
 class GPTLightningModule(L.LightningModule):
@@ -52,10 +45,9 @@ class GPTLightningModule(L.LightningModule):
         self.__dict__["step_model"] = self.model
         self.train_loss: torch.Tensor | None = None  # the last training step's, on the device
         self.step_lr = 0.0  # the learning rate of the last training step
-        # Token-weighted means over a whole validation pass (synchronised across devices).
-        self.val_loss = MeanMetric()
-        self.val_acc = MeanMetric()
-        self.val_bpb = BitsPerByte(tokenizer_from_state(tokenizer_state).token_byte_lengths())
+        # Sums over a whole validation pass (added across devices): eval.py's function too.
+        token_byte_lengths = tokenizer_from_state(tokenizer_state).token_byte_lengths()
+        self.val_evaluation = Evaluation(token_byte_lengths)
 
     def setup(self, stage: str) -> None:
         if should_compile(self.compile_setting, self.trainer.strategy.root_device):
@@ -88,25 +80,18 @@ class GPTLightningModule(L.LightningModule):
             self.log("train/lr", self.step_lr)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
-        logits = self.step_model(x)
-        # (B·T,): one loss per target, for the mean and for bits per byte
-        token_losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
-        self.val_loss.update(token_losses.mean(), weight=y.numel())
-        self.val_bpb.update(token_losses, y.flatten())
-        self.val_acc.update((logits.argmax(dim=-1) == y).float().mean(), weight=y.numel())
+        x, y = batch  # (B, T) each
+        self.val_evaluation.update(self.step_model(x), y)
 
     def on_validation_epoch_end(self) -> None:
-        # compute() has already averaged over all devices; sync_dist=True says so to Lightning
-        # (which warns otherwise) at the cost of averaging identical numbers once more.
-        loss = self.val_loss.compute()
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True)
-        self.log("val/ppl", torch.exp(loss), sync_dist=True)
-        self.log("val/acc", self.val_acc.compute(), sync_dist=True)
-        self.log("val/bpb", self.val_bpb.compute(), sync_dist=True)  # comparable across tokenizers
-        self.val_loss.reset()
-        self.val_acc.reset()
-        self.val_bpb.reset()
+        # compute() has already added the sums of all devices; sync_dist=True says so to
+        # Lightning (which warns otherwise) at the cost of averaging identical numbers once more.
+        numbers = self.val_evaluation.compute()
+        self.log("val/loss", numbers["loss"], prog_bar=True, sync_dist=True)
+        self.log("val/ppl", numbers["perplexity"], sync_dist=True)
+        self.log("val/acc", numbers["accuracy"], sync_dist=True)
+        self.log("val/bpb", numbers["bpb"], sync_dist=True)  # comparable across tokenizers
+        self.val_evaluation.reset()
 
     def configure_optimizers(self):
         config = self.hparams.optimizer

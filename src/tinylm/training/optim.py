@@ -2,18 +2,101 @@
 
 from __future__ import annotations
 
+import logging
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from tinylm.errors import ConfigError
+from tinylm.schema import GroupBy, check_group, setting
 from tinylm.training.muon import build_muon_with_adamw, check_muon_is_available
 
-OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
-MUON_LR_ADJUSTMENTS = ("original", "match_rms_adamw")
+log = logging.getLogger(__name__)
 WARMUP_MAX_FRACTION = 0.1
+
+
+@dataclass(kw_only=True)
+class ScheduleSettings:
+    """What every optimizer choice (conf/optimizer/*.yaml) takes: the learning-rate schedule."""
+
+    lr: float = setting(
+        help="peak learning rate, reached at the end of warmup", low=0, low_open=True
+    )
+    min_lr: float = setting(
+        help="learning rate at the end of the cosine decay, ≤ optimizer.lr", low=0
+    )
+    warmup_steps: int = setting(
+        help="optimizer steps of linear warmup, at most a tenth of trainer.max_steps", low=0
+    )
+    weight_decay: float = setting(help="decay of the weight matrices", low=0)
+
+    def __post_init__(self) -> None:
+        if self.min_lr > self.lr:
+            raise ConfigError(
+                f"optimizer.min_lr={self.min_lr} is above optimizer.lr={self.lr}: the schedule "
+                "decays from lr to min_lr; lower min_lr or raise lr."
+            )
+
+
+@dataclass(kw_only=True)
+class AdamWSettings(ScheduleSettings):
+    name: Literal["adamw"]
+    betas: list[float] = setting(
+        help="decay rates of the gradient's running mean and square", low=0, high=1,
+        high_open=True, length=2,
+    )  # fmt: skip
+    eps: float = setting(help="added to the denominator, for stability", low=0, low_open=True)
+
+
+@dataclass(kw_only=True)
+class AdamSettings(AdamWSettings):
+    name: Literal["adam"]
+
+
+@dataclass(kw_only=True)
+class SGDSettings(ScheduleSettings):
+    name: Literal["sgd"]
+    momentum: float = setting(help="fraction of the previous update kept", low=0, high=1)
+    nesterov: bool = setting(help="Nesterov momentum")
+
+
+@dataclass(kw_only=True)
+class MuonSettings(ScheduleSettings):
+    """lr, weight_decay and min_lr are Muon's (the blocks' matrices); adamw_* are AdamW's, for
+    the embedding, the head, norms and biases, whose learning rate decays by the same factor."""
+
+    name: Literal["muon"]
+    momentum: float = setting(help="fraction of the previous update kept", low=0, high=1)
+    nesterov: bool = setting(help="Nesterov momentum")
+    ns_steps: int = setting(
+        help="Newton–Schulz iterations that orthogonalise each update; torch takes fewer than 100",
+        low=1, high=99,
+    )  # fmt: skip
+    adjust_lr_fn: str = setting(
+        help="how Muon scales its step to a matrix's shape",
+        choices=("original", "match_rms_adamw"),
+    )
+    adamw_lr: float = setting(help="AdamW's peak learning rate", low=0, low_open=True)
+    adamw_betas: list[float] = setting(
+        help="AdamW's decay rates", low=0, high=1, high_open=True, length=2
+    )
+    adamw_eps: float = setting(help="AdamW's eps", low=0, low_open=True)
+    adamw_weight_decay: float = setting(help="AdamW's decay of the embedding and head", low=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_muon_is_available()
+
+
+# One schema per `optimizer=` choice, picked by optimizer.name; a new optimizer adds its own.
+OPTIMIZER_SETTINGS = {
+    "adamw": AdamWSettings, "adam": AdamSettings, "sgd": SGDSettings, "muon": MuonSettings,
+}  # fmt: skip
+OPTIMIZERS = tuple(OPTIMIZER_SETTINGS)
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -100,9 +183,54 @@ class WarmupCosine:
         return self.min_ratio + (1.0 - self.min_ratio) * cosine
 
 
+class ConfiguredSchedule(torch.optim.lr_scheduler.LambdaLR):
+    """A LambdaLR that takes nothing but the step from a checkpoint: the optimizer's settings
+    and the schedule stay those this run was configured with.
+
+    Resuming, Lightning loads the optimizer's state — its moments, and each parameter group's
+    settings (lr, betas, weight decay) — and the scheduler's — the step, the peak learning rate
+    and the schedule's own numbers (its length, warmup and min_lr). Loaded as torch loads them,
+    `resume=<run> optimizer.lr=...` or a larger trainer.max_steps would train on at the
+    checkpoint's learning rate while the run folder records the new settings. So after the
+    optimizer's state is loaded, its groups get this run's settings back; and loading this
+    scheduler sets only the step, with the learning rate this schedule gives at that step.
+    A learning rate that differs from the checkpoint's schedule is said in one line.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: WarmupCosine) -> None:
+        super().__init__(optimizer, schedule)
+        self.configured_groups = [
+            {key: value for key, value in group.items() if key not in ("params", "lr")}
+            for group in optimizer.param_groups
+        ]
+        optimizer.register_load_state_dict_post_hook(self.restore_configured_groups)
+
+    def restore_configured_groups(self, optimizer: torch.optim.Optimizer) -> None:
+        for group, configured in zip(optimizer.param_groups, self.configured_groups, strict=True):
+            group.update(configured)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.last_epoch = state_dict["last_epoch"]  # the optimizer steps taken
+        self._step_count = state_dict["_step_count"]
+        lrs = [base * schedule(self.last_epoch)
+               for base, schedule in zip(self.base_lrs, self.lr_lambdas, strict=True)]  # fmt: skip
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = lrs
+        checkpoint_lr = state_dict["_last_lr"][0]
+        if not math.isclose(lrs[0], checkpoint_lr, rel_tol=1e-6):
+            schedule = self.lr_lambdas[0]
+            log.info(
+                f"From step {self.last_epoch:,} the learning rate follows this run's settings: "
+                f"{lrs[0]:.3g} now (the checkpoint's schedule had {checkpoint_lr:.3g}), on a "
+                f"schedule re-planned to end at step {schedule.total_steps:,} at "
+                f"{self.base_lrs[0] * schedule.min_ratio:.3g}."
+            )
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer, config: dict, total_steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
+) -> ConfiguredSchedule:
     if total_steps <= 0:
         raise ConfigError("trainer.max_steps must be a positive number of optimizer steps.")
     schedule = WarmupCosine(
@@ -110,54 +238,10 @@ def build_scheduler(
         total_steps,
         min_ratio=config["min_lr"] / config["lr"],
     )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return ConfiguredSchedule(optimizer, schedule)
 
 
 def check_optimizer_config(config: dict) -> None:
     """Refuse the values no optimizer or schedule can use, each in one sentence naming the key:
     checked before a run starts, rather than met as torch's error in its first step."""
-    name = config.get("name")
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"optimizer.name must be one of {OPTIMIZERS}, not {name!r}.")
-    lr = config["lr"]
-    if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"optimizer.lr must be a positive number, not {lr}.")
-    if not 0.0 <= config["min_lr"] <= lr:
-        raise ConfigError(
-            f"optimizer.min_lr must lie between 0 and optimizer.lr ({lr}), not {config['min_lr']}."
-        )
-    if name == "muon":
-        check_muon_config(config)
-    for key, low, high in (
-        ("weight_decay", 0.0, math.inf),
-        ("eps", 1e-30, math.inf),
-        ("momentum", 0.0, 1.0),
-        ("warmup_steps", 0, math.inf),
-        ("adamw_weight_decay", 0.0, math.inf),
-        ("adamw_eps", 1e-30, math.inf),
-        ("ns_steps", 1, 99),  # torch's Muon refuses 100 or more
-    ):
-        if key in config and not low <= config[key] <= high:
-            raise ConfigError(
-                f"optimizer.{key} must lie in [{low:g}, {high:g}], not {config[key]}."
-                if math.isfinite(high)
-                else f"optimizer.{key} must be at least {low:g}, not {config[key]}."
-            )
-    for key in ("betas", "adamw_betas"):
-        betas = config.get(key)
-        if betas is not None and (len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas)):
-            raise ConfigError(f"optimizer.{key} must be two numbers in [0, 1), not {betas}.")
-
-
-def check_muon_config(config: dict) -> None:
-    """Muon's own settings: torch has it, AdamW's share has a learning rate, a known
-    learning-rate adjustment (how Muon scales its step to a matrix's shape)."""
-    check_muon_is_available()
-    adamw_lr = config["adamw_lr"]
-    if not (math.isfinite(adamw_lr) and adamw_lr > 0):
-        raise ConfigError(f"optimizer.adamw_lr must be a positive number, not {adamw_lr}.")
-    if config["adjust_lr_fn"] not in MUON_LR_ADJUSTMENTS:
-        raise ConfigError(
-            f"optimizer.adjust_lr_fn must be one of {MUON_LR_ADJUSTMENTS}, "
-            f"not {config['adjust_lr_fn']!r}."
-        )
+    check_group(config, GroupBy("name", OPTIMIZER_SETTINGS), "optimizer")

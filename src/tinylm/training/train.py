@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -20,10 +20,10 @@ from tinylm.data import TokenDataModule
 from tinylm.errors import ConfigError
 from tinylm.model import GPTConfig
 from tinylm.runs.checkpoint_io import AtomicCheckpointIO, StopWhenSaveFailed
+from tinylm.runs.continuation import ContinueFromCheckpoint
 from tinylm.runs.folder import RunFolder
 from tinylm.runs.interrupts import StopOnSignal
 from tinylm.training.callbacks import LossCurve
-from tinylm.training.compile import check_compile_setting
 from tinylm.training.hardware import (
     apply_global_batch,
     check_accelerator_is_here,
@@ -33,8 +33,6 @@ from tinylm.training.hardware import (
 )
 from tinylm.training.init_from import starting_point
 from tinylm.training.module import GPTLightningModule
-from tinylm.training.muon import check_muon_fits_hardware
-from tinylm.training.optim import check_optimizer_config
 from tinylm.training.wandb_logger import finish_wandb_run
 from tinylm.utils.hydra import command_line_overrides, instantiate_dict
 
@@ -56,14 +54,10 @@ def fit(cfg: DictConfig) -> TrainingResult:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     output_dir = Path(cfg.paths.output_dir)
 
-    # Settings that cannot work are refused before the data is tokenized, which can take long:
-    # the optimizer's values, the model's shape (with a stand-in vocabulary: the real one is
-    # known once the tokenizer is), the data's and the Trainer's arguments.
+    # Every setting's kind and range was checked when the command started
+    # (tinylm.commands.settings); what needs a file, a checkpoint or this machine is checked here,
+    # still before the data is tokenized, which can take long.
     optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
-    check_optimizer_config(optimizer)
-    if optimizer["name"] == "muon":
-        check_muon_fits_hardware(OmegaConf.to_container(cfg.hardware, resolve=True))
-    check_compile_setting(cfg.compile)
     if cfg.get("ckpt_path") and Path(cfg.ckpt_path).is_dir():
         raise ConfigError(
             f"ckpt_path={cfg.ckpt_path} is a folder; training starts from a checkpoint file, "
@@ -118,13 +112,7 @@ def fit(cfg: DictConfig) -> TrainingResult:
 
 
 def model_config(settings: DictConfig, vocab_size: int) -> GPTConfig:
-    """The GPTConfig that `model.*` describes; a key it does not have is one sentence."""
-    known = [field.name for field in fields(GPTConfig) if field.name != "vocab_size"]
-    unknown = sorted(set(settings) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"model.{unknown[0]} is not a model setting; the model takes {', '.join(known)}."
-        )
+    """The GPTConfig that `model.*` describes (its keys checked by the command's schema)."""
     return GPTConfig(vocab_size=vocab_size, **settings)
 
 
@@ -137,7 +125,11 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> L.Trainer:
             **trainer_kwargs(cfg),
             logger=list(instantiate_dict(cfg.get("logger")).values()),
             # Checkpoints are written whole or not at all; a failed save stops every process.
-            callbacks=[*instantiate_dict(cfg.get("callbacks")).values(), StopWhenSaveFailed()],
+            callbacks=[
+                *instantiate_dict(cfg.get("callbacks")).values(),
+                StopWhenSaveFailed(),
+                ContinueFromCheckpoint(str(output_dir)),  # a resumed run's files, cut back
+            ],
             plugins=[AtomicCheckpointIO()],
             default_root_dir=str(output_dir),
         )

@@ -10,7 +10,9 @@ copy, which can be cut short.
 
 from __future__ import annotations
 
+import csv
 import errno
+import io
 import json
 import os
 import secrets
@@ -95,11 +97,27 @@ def append_jsonl(path: Path, records: list[dict], folder_key: str = RUN_FOLDER_K
 
 
 def keep_records_before(path: Path, step: int) -> None:
-    """Drop the JSON lines of `path` whose "step" is `step` or later: what a resumed run logs
-    again (a crashed run wrote them after the checkpoint it resumes from)."""
+    """Drop the JSON lines of `path` whose "step" is `step` or later."""
     if not path.is_file():
         return
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     kept = [line for line in lines if json.loads(line).get("step", step) < step]
     if len(kept) < len(lines):
         write_atomically(path, "".join(kept))
+
+
+def keep_csv_rows_before(path: Path, step: int) -> None:
+    """Drop the rows of the CSV file `path` whose "step" column is `step` or later."""
+    if not path.is_file():
+        return
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        fieldnames = reader.fieldnames or []
+    kept = [row for row in rows if int(row["step"]) < step]
+    if len(kept) < len(rows):
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(kept)
+        write_atomically(path, text.getvalue())

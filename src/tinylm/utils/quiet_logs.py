@@ -13,7 +13,7 @@ UNNEEDED_WARNINGS = [
     # torch 2.13 deprecates a check that Lightning 2.6 makes at every validation; not ours to fix.
     (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
     # resume= continues in the run's own folder, so its checkpoints are there by design; a new
-    # run is never given a folder that holds one (tinylm.experiments.run_folders).
+    # run is never given a folder that holds one (tinylm.runs.claim).
     (UserWarning, r"Checkpoint directory .* exists and is not empty"),
     # transformers (imported by torchmetrics, so by Lightning) imports tqdm.auto, which warns in
     # a notebook without ipywidgets; tinylm's own progress bars are plain tqdm.

@@ -1,0 +1,33 @@
+"""The settings of each `tokenizer=` choice (conf/tokenizer/*.yaml), picked by tokenizer.kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from tinylm.schema import setting
+
+
+@dataclass(kw_only=True)
+class BPESettings:
+    kind: Literal["bpe"]
+    vocab_size: int = setting(
+        help="tokens learned from the training text, at least 256 bytes + <|endoftext|>", low=257
+    )
+    train_sample_mb: float = setting(
+        help="megabytes of training text the merges are learned from", low=0, low_open=True
+    )
+
+
+@dataclass(kw_only=True)
+class CharSettings:
+    kind: Literal["char"]
+
+
+@dataclass(kw_only=True)
+class TiktokenSettings:
+    kind: Literal["tiktoken"]
+    encoding: str = setting(help="a tiktoken encoding: gpt2, r50k_base, cl100k_base, ...")
+
+
+TOKENIZER_SETTINGS = {"bpe": BPESettings, "char": CharSettings, "tiktoken": TiktokenSettings}
