@@ -108,6 +108,8 @@ def folder_digest(folder) -> dict[str, str]:
         ("tokenizer=bpe", "resume cannot change tokenizer.kind"),
         ("data.batch_size=4", "resume cannot change data.batch_size"),
         ("experiment=shakespeare_char", "experiment= cannot be given with resume="),
+        ("trainer.max_steps=abc", "trainer.max_steps=abc is not allowed: trainer.max_steps "
+                                  "takes a whole number"),
     ],
 )  # fmt: skip
 def test_a_change_a_resumed_run_cannot_take_is_one_sentence_and_changes_nothing(

@@ -9,6 +9,7 @@ from tinylm.training.optim import (
     WarmupCosine,
     build_optimizer,
     build_scheduler,
+    capped_warmup_note,
     parameter_groups,
     warmup_steps_for,
 )
@@ -33,6 +34,14 @@ def test_warmup_is_capped_at_a_tenth_of_a_short_run():
     assert warmup_steps_for(500, 300) == 30
     assert warmup_steps_for(500, 10_000) == 500
     assert warmup_steps_for(0, 100) == 0
+
+
+def test_a_capped_warmup_is_said_in_one_line():
+    assert capped_warmup_note(500, 300) == (
+        "optimizer.warmup_steps=500 is more than a tenth of trainer.max_steps=300: warming up "
+        "for 30 steps (10% of the run)."
+    )
+    assert capped_warmup_note(30, 300) is None
 
 
 def test_scheduler_steps_the_optimizers_learning_rate():

@@ -43,7 +43,8 @@ def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result | No
     says what was wrong and what to do; here it becomes `error: <message>` on stderr and exit
     status 1 instead of a traceback. Anything else is a bug and keeps its traceback. The settings
     are checked first against the command's schema (tinylm.commands.settings), before the
-    command writes anything.
+    command writes anything — except a resumed training run's: what it runs is the run's own
+    config with these overrides on top, which the train command checks once it has merged them.
 
     In a sweep, a job whose settings are refused fails alone: its error goes to its log and its
     result.json, and the sweep goes on with the next job. Ctrl-C or SIGTERM stop the command at
@@ -51,7 +52,8 @@ def run(command: Callable[[DictConfig], Result], cfg: DictConfig) -> Result | No
     """
     with signals_stop_at_once():
         try:
-            check_settings(cfg, settings_of(command))
+            if not cfg.get("resume"):
+                check_settings(cfg, settings_of(command))
             return command(cfg)
         except Interrupted as interrupted:
             print(f"{interrupted}; nothing was left half-written.", file=sys.stderr)

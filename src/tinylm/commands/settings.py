@@ -9,7 +9,6 @@ model a checkpoint holds, the devices of this machine) stay where that is known.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +19,8 @@ from tinylm.runs.folder import LAST_CHECKPOINT
 from tinylm.schema import group, group_by, setting
 from tinylm.tokenizers.settings import TOKENIZER_SETTINGS
 from tinylm.training.muon import check_muon_fits_hardware
-from tinylm.training.optim import OPTIMIZER_SETTINGS, WARMUP_MAX_FRACTION, warmup_steps_for
+from tinylm.training.optim import OPTIMIZER_SETTINGS
 from tinylm.training.settings import HardwareSettings, TrainerSettings
-
-log = logging.getLogger(__name__)
 
 SEED_RANGE = {"low": 0, "high": 2**32 - 1}  # what numpy's and torch's generators take
 DEVICE_HELP = "auto (a CUDA GPU, else MPS, else CPU), cpu, cuda, cuda:N or mps"
@@ -65,14 +62,6 @@ class TrainSettings(CommandSettings):
     def __post_init__(self) -> None:
         if self.optimizer["name"] == "muon":
             check_muon_fits_hardware(self.hardware)
-        requested, max_steps = self.optimizer["warmup_steps"], self.trainer["max_steps"]
-        warmup = warmup_steps_for(requested, max_steps)
-        if warmup < requested:
-            log.warning(
-                f"optimizer.warmup_steps={requested} is more than a tenth of "
-                f"trainer.max_steps={max_steps}: warming up for {warmup} steps "
-                f"({WARMUP_MAX_FRACTION:.0%} of the run)."
-            )
 
 
 @dataclass(kw_only=True)

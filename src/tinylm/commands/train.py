@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from tinylm.commands import find_user_error
+from tinylm.commands.settings import TrainSettings
 from tinylm.errors import ConfigError, DivergenceError, WriteError
 from tinylm.runs.folder import RunFolder
 from tinylm.runs.lock import hold_run_folder
@@ -32,6 +33,7 @@ from tinylm.runs.results import (
 )
 from tinylm.runs.resume import open_resume, run_overrides
 from tinylm.runs.signals import Interrupted
+from tinylm.schema import check_settings
 from tinylm.training import fit
 from tinylm.utils.hydra import command_line_overrides, in_sweep
 
@@ -50,6 +52,8 @@ def train(cfg: DictConfig) -> float | None:
     if in_sweep():
         raise ConfigError("resume= continues one run; it cannot be part of a sweep (-m).")
     resume = open_resume(cfg, command_line_overrides())
+    # What runs: the run's own config with this command's overrides on top.
+    check_settings(resume.config, TrainSettings)
     finished = resume.nothing_to_do()
     if finished:
         # Not logged: the log file is the run's, and a finished run's folder stays as it was.

@@ -41,8 +41,16 @@ class Resume:
     reached_step: int
 
     def nothing_to_do(self) -> str | None:
-        """The sentence that says so when the run has trained all its steps, else None."""
-        if self.reached_step < self.config.trainer.max_steps:
+        """The sentence that says so when the run has trained all its steps, else None; fewer
+        steps than the run has trained are refused (call it once the settings are checked)."""
+        max_steps = self.config.trainer.max_steps
+        if max_steps < self.reached_step:
+            raise ConfigError(
+                f"trainer.max_steps={max_steps:,} is fewer than the {self.reached_step:,} steps "
+                f"the run in {self.run.path} has trained; a resumed run cannot go back: give a "
+                "larger trainer.max_steps, or start a new run."
+            )
+        if self.reached_step < max_steps:
             return None
         status = (self.run.read_result() or {}).get("status", "no result")
         return (
@@ -95,12 +103,6 @@ def open_resume(cfg: DictConfig, overrides: list[str]) -> Resume:
     run.ckpt_path = str(run_folder.last_checkpoint)
     OmegaConf.set_struct(run, True)  # like the config Hydra hands a command
     reached = read_checkpoint(run_folder.last_checkpoint).get("global_step", 0)
-    if run.trainer.max_steps < reached:
-        raise ConfigError(
-            f"trainer.max_steps={run.trainer.max_steps:,} is fewer than the {reached:,} steps "
-            f"the run in {folder} has trained; a resumed run cannot go back: give a larger "
-            "trainer.max_steps, or start a new run."
-        )
     return Resume(run_folder, run, new, reached)
 
 

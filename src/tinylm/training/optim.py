@@ -157,6 +157,17 @@ def warmup_steps_for(requested: int, total_steps: int) -> int:
     return max(0, min(requested, int(total_steps * WARMUP_MAX_FRACTION)))
 
 
+def capped_warmup_note(requested: int, total_steps: int) -> str | None:
+    """The line that says a warmup was cut to a tenth of the run, or None when it was not."""
+    warmup = warmup_steps_for(requested, total_steps)
+    if warmup == requested:
+        return None
+    return (
+        f"optimizer.warmup_steps={requested} is more than a tenth of trainer.max_steps="
+        f"{total_steps}: warming up for {warmup} steps ({WARMUP_MAX_FRACTION:.0%} of the run)."
+    )
+
+
 class WarmupCosine:
     """Multiplier of the peak learning rate at optimizer step `step` (for torch's LambdaLR).
     One multiplier for every parameter group: under optimizer=muon, Muon's and AdamW's

@@ -33,6 +33,7 @@ from tinylm.training.hardware import (
 )
 from tinylm.training.init_from import starting_point
 from tinylm.training.module import GPTLightningModule
+from tinylm.training.optim import capped_warmup_note
 from tinylm.training.wandb_logger import finish_wandb_run
 from tinylm.utils.hydra import command_line_overrides, instantiate_dict
 
@@ -162,6 +163,9 @@ def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) 
         f" × context {model.config.block_size} × accumulation {trainer.accumulate_grad_batches}"
         f" × devices {processes}; {trainer.max_steps:,} steps"
     )
+    warmup_note = capped_warmup_note(cfg.optimizer.warmup_steps, trainer.max_steps)
+    if warmup_note:
+        rank_zero_only(log.warning)(warmup_note)
     if cfg.get("resume"):
         info(f"Resuming in place from {cfg.ckpt_path}")
     elif cfg.get("ckpt_path"):
