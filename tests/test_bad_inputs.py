@@ -171,9 +171,12 @@ def outcomes(trained_run, tmp_path_factory):
     data = checkpoint.read_bytes()
     (bad / "truncated.ckpt").write_bytes(data[: len(data) // 2])
     write_bad_transformers_folders(checkpoint, bad)
+    # A copy of the run's cache: a case that tokenizes another text must not add to the shared
+    # run's cache, which other tests read.
+    shutil.copytree(trained_run / "cache", bad / "cache")
     places = {
         "run": trained_run / "run", "ckpt": checkpoint, "text": trained_run / "stories.txt",
-        "cache": trained_run / "cache", "bad": bad,
+        "cache": bad / "cache", "bad": bad,
     }  # fmt: skip
     before = folder_digest(trained_run)
 
