@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
-import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from filelock import FileLock
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from tests import script_server
 from tinylm.runs.claim import register_resolvers
 from tinylm.training import fit
 
@@ -111,14 +115,21 @@ def compose_train(tmp_path: Path, *overrides: str) -> DictConfig:
 def run_train_script(
     *args: str, cwd: Path, timeout: int = 600, env: dict[str, str | None] | None = None
 ) -> subprocess.CompletedProcess:
-    """`python scripts/train.py <args>` in a subprocess, as a user would start it, with the
+    """`python scripts/train.py <args>` in its own process, as a user would start it, with the
     repository on the path (configs may name test callbacks) and `env` changed (None: unset)."""
-    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
-    return subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), *args],
-        capture_output=True, text=True, cwd=cwd, timeout=timeout,
-        env={name: value for name, value in environment.items() if value is not None},
-    )  # fmt: skip
+    return run_script("train", *args, cwd=cwd, timeout=timeout,
+                      env={"PYTHONPATH": str(REPO_ROOT), **(env or {})})  # fmt: skip
+
+
+def run_script(
+    name: str, *args: str, cwd: Path, timeout: int = 600, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess:
+    """`python scripts/<name>.py <args>` in its own process with this process's environment,
+    `env` changed (None: unset): subprocess.run(capture_output=True, text=True) of it, forked
+    from a server that has done the imports (tests/script_server.py; seconds each otherwise)."""
+    environment = {**os.environ, **(env or {})}
+    environment = {name: value for name, value in environment.items() if value is not None}
+    return script_server.run_script(name, *args, cwd=cwd, env=environment, timeout=timeout)
 
 
 def compose_config(config_name: str, *overrides: str) -> DictConfig:
@@ -127,19 +138,39 @@ def compose_config(config_name: str, *overrides: str) -> DictConfig:
         return compose(config_name, overrides=list(overrides))
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder `name` that `build(folder)` filled, built once per session: xdist's workers
+    share it (the first to ask builds it; the others wait on a lock and read it). It is built
+    where it stays, as the paths recorded inside it (configs, cache fingerprints) name it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # this session's folder, above the workers' own
+    folder, built = root / name, root / f"{name}.built"
+    with FileLock(str(root / f"{name}.lock")):
+        if not built.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker that failed left
+            folder.mkdir()
+            build(folder)
+            built.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """A folder holding a tiny char model trained for 200 steps on the story corpus: the run
     folder `run/` (checkpoints, csv/metrics.csv), the text `stories.txt` and its `cache/`.
-    Shared by the whole session: read it, never change it."""
-    folder = tmp_path_factory.mktemp("trained")
-    story = folder / "stories.txt"
-    story.write_text("\n<|endoftext|>\n".join(make_story_corpus(400)) + "\n")
-    fit(compose_train(
-        folder, "model=tiny", "data=text", "tokenizer=char", f"data.path={story}",
-        "trainer.max_steps=200", "optimizer.lr=3e-3", "logger=csv", "callbacks.progress_bar=null",
-    ))  # fmt: skip
-    return folder
+    Shared by the whole session (all workers): read it, never change it."""
+
+    def build(folder: Path) -> None:
+        story = folder / "stories.txt"
+        story.write_text("\n<|endoftext|>\n".join(make_story_corpus(400)) + "\n")
+        fit(compose_train(
+            folder, "model=tiny", "data=text", "tokenizer=char", f"data.path={story}",
+            "trainer.max_steps=200", "optimizer.lr=3e-3", "logger=csv",
+            "callbacks.progress_bar=null",
+        ))  # fmt: skip
+
+    return built_once(tmp_path_factory, "trained", build)
 
 
 def write_accented_stories(path: Path) -> Path:
@@ -156,14 +187,13 @@ def trained_runs(tmp_path_factory) -> dict[str, Path]:
     """Tiny models trained for 30 steps on accented stories, one folder per tokenizer: "bpe"
     (512 tokens, learned positions, exact GELU) and "gpt2" (sinusoidal positions, tanh GELU).
     Each holds the run folder `run/` (checkpoints, csv/metrics.csv), `stories.txt` and `cache/`.
-    Shared by the whole session: read them, never change them."""
+    Shared by the whole session (all workers): read them, never change them."""
     settings = {
         "bpe": ["tokenizer=bpe", "tokenizer.vocab_size=512"],
         "gpt2": ["tokenizer=gpt2", "model.pos_encoding=sinusoidal", "model.gelu=tanh"],
     }
-    runs = {}
-    for name, overrides in settings.items():
-        folder = tmp_path_factory.mktemp(f"trained_{name}")
+
+    def build(folder: Path, overrides: list[str]) -> None:
         story = write_accented_stories(folder / "stories.txt")
         fit(compose_train(
             folder, "model=tiny", "model.block_size=64", "data=text", f"data.path={story}",
@@ -171,8 +201,11 @@ def trained_runs(tmp_path_factory) -> dict[str, Path]:
             "trainer.limit_val_batches=10", "optimizer.lr=3e-3", "logger=csv",
             "callbacks.progress_bar=null", *overrides,
         ))  # fmt: skip
-        runs[name] = folder
-    return runs
+
+    return {
+        name: built_once(tmp_path_factory, f"trained_{name}", partial(build, overrides=overrides))
+        for name, overrides in settings.items()
+    }
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 exit — never a traceback — and leaves what existed before (a run folder, its checkpoints, a
 tokenized cache) byte-identical.
 
-The real scripts run as subprocesses, as a user starts them, all cases at once on every core
-(each spends most of its time importing), and the tests then read what each case printed.
+Each case is the real script in its own process, as a user starts it: forked from a server that
+has imported torch, Lightning and Hydra once (tests/script_server.py), since importing them
+was most of a case's time.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import shutil
 import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, run_script
 from tinylm.checkpoint import load_checkpoint
 
 
@@ -159,8 +159,9 @@ def folder_digest(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def outcomes(trained_run, tmp_path_factory):
-    """Every case run once, all at once; and the trained run's folder digest before and after."""
+def places(trained_run, tmp_path_factory):
+    """What the cases' arguments name: the trained run, its checkpoint and text, and a folder
+    `bad` of broken files; each case's logs go under bad/outputs."""
     bad = tmp_path_factory.mktemp("bad")
     (bad / "notes.md").write_text("not text data")
     (bad / "empty").mkdir()
@@ -174,27 +175,21 @@ def outcomes(trained_run, tmp_path_factory):
     # A copy of the run's cache: a case that tokenizes another text must not add to the shared
     # run's cache, which other tests read.
     shutil.copytree(trained_run / "cache", bad / "cache")
-    places = {
+    yield {
         "run": trained_run / "run", "ckpt": checkpoint, "text": trained_run / "stories.txt",
         "cache": bad / "cache", "bad": bad,
     }  # fmt: skip
-    before = folder_digest(trained_run)
-
-    def run(case: Case) -> subprocess.CompletedProcess:
-        defaults = TRAIN_DEFAULTS if case.script == "train" and case.train_defaults else ()
-        args = (*defaults, *case.args)
-        filled = [arg.format(**places) for arg in args]
-        log_dir = bad / "outputs" / "".join(c if c.isalnum() else "-" for c in case.name)
-        return subprocess.run(
-            [sys.executable, str(REPO_ROOT / "scripts" / f"{case.script}.py"),
-             f"paths.log_dir={log_dir}", f"paths.cache_dir={places['cache']}", *filled],
-            capture_output=True, text=True, cwd=bad, timeout=600,
-        )  # fmt: skip
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = dict(zip(CASES, pool.map(run, CASES), strict=True))
-    yield results, before, folder_digest(trained_run)
     shutil.rmtree(bad / "outputs", ignore_errors=True)
+
+
+def run_case(case: Case, places: dict[str, Path]) -> subprocess.CompletedProcess:
+    """`python scripts/<case.script>.py <args>` in its own process."""
+    defaults = TRAIN_DEFAULTS if case.script == "train" and case.train_defaults else ()
+    filled = [arg.format(**places) for arg in (*defaults, *case.args)]
+    bad = places["bad"]
+    log_dir = bad / "outputs" / "".join(c if c.isalnum() else "-" for c in case.name)
+    return run_script(case.script, f"paths.log_dir={log_dir}",
+                      f"paths.cache_dir={places['cache']}", *filled, cwd=bad)  # fmt: skip
 
 
 class RunsCode:
@@ -235,9 +230,9 @@ def test_there_are_at_least_twenty_cases_across_the_scripts():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_a_mistake_is_one_sentence_and_a_non_zero_exit(outcomes, case):
-    results, _, _ = outcomes
-    result = results[case]
+def test_a_mistake_is_one_sentence_a_non_zero_exit_and_changes_nothing(trained_run, places, case):
+    before = folder_digest(trained_run)
+    result = run_case(case, places)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "Traceback" not in output, output
@@ -246,11 +241,8 @@ def test_a_mistake_is_one_sentence_and_a_non_zero_exit(outcomes, case):
     assert case.names in errors[0], errors[0]
     assert "this ran on loading" not in output
     assert case.never_says is None or case.never_says not in errors[0], errors[0]
-
-
-@pytest.mark.slow
-def test_what_existed_before_is_byte_identical_after_every_mistake(outcomes):
-    _, before, after = outcomes
+    # What existed before (the run folder, its checkpoints, its text and cache) is unchanged.
+    after = folder_digest(trained_run)
     assert {name: after.get(name) for name in before} == before
 
 
@@ -292,11 +284,9 @@ def test_a_cache_changed_since_it_was_written_is_tokenized_again(trained_run, tm
         train.unlink()
     else:
         (folder / "tokenizer.json").write_text('{"kind": "char", "chars": "abc"}')
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "prepare_data.py"), "data=text",
-         f"data.path={trained_run / 'stories.txt'}", "tokenizer=char",
-         f"paths.cache_dir={cache}", f"paths.log_dir={tmp_path / 'logs'}"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    result = run_script(
+        "prepare_data", "data=text", f"data.path={trained_run / 'stories.txt'}", "tokenizer=char",
+        f"paths.cache_dir={cache}", f"paths.log_dir={tmp_path / 'logs'}", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert f"The tokenized cache {folder} " in result.stderr
