@@ -154,7 +154,8 @@ def folder_digest(folder: Path) -> dict[str, str]:
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(folder.rglob("*"))
-        if path.is_file() and not path.name.endswith(".lock")
+        # Locks, and the in-flight atomic writes (tinylm.utils.files) of tests on other workers.
+        if path.is_file() and not path.name.endswith((".lock", ".tmp"))
     }
 
 
