@@ -57,9 +57,7 @@ def test_a_tiny_model_learns_and_leaves_checkpoints_metrics_and_a_curve(tmp_path
     assert (run / "loss_curve.png").stat().st_size > 10_000
 
 
-def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
-    tmp_path, story_file, capsys
-):
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, story_file, capsys):
     common = (*TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=30",
               "trainer.val_check_interval=1000", "optimizer.warmup_steps=5")  # fmt: skip
     fit(compose_train(tmp_path / "whole", *common,
