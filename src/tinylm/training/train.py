@@ -23,7 +23,7 @@ from tinylm.runs.checkpoint_io import AtomicCheckpointIO, StopWhenSaveFailed
 from tinylm.runs.continuation import ContinueFromCheckpoint
 from tinylm.runs.folder import RunFolder
 from tinylm.runs.interrupts import StopOnSignal
-from tinylm.training.callbacks import LossCurve
+from tinylm.runs.loss_curve import LossCurve
 from tinylm.training.hardware import (
     apply_global_batch,
     check_accelerator_is_here,
