@@ -111,7 +111,9 @@ def test_the_soft_caps_written_out_gradient_is_autograds_of_the_formula():
     (expected,) = torch.autograd.grad(15.0 * torch.tanh(logits / 15.0), logits, grad)
     (written_out,) = torch.autograd.grad(soft_cap(logits, 15.0), logits, grad)
     torch.testing.assert_close(written_out, expected)
-    assert torch.autograd.gradcheck(lambda x: soft_cap(x, 3.0), (logits[0, :2, :6].detach().div(4).requires_grad_(),))
+    assert torch.autograd.gradcheck(
+        lambda x: soft_cap(x, 3.0), (logits[0, :2, :6].detach().div(4).requires_grad_(),)
+    )
 
 
 def reference_attention(layer: CausalSelfAttention, x: torch.Tensor) -> torch.Tensor:

@@ -81,7 +81,9 @@ class BatchedMuon(torch.optim.Muon):
             buffers = [self.momentum_buffer(p) for p in params]
             momentum, lr = group["momentum"], float(group["lr"])
             torch._foreach_lerp_(buffers, grads, 1 - momentum)
-            updates = torch._foreach_lerp(grads, buffers, momentum) if group["nesterov"] else buffers
+            updates = (
+                torch._foreach_lerp(grads, buffers, momentum) if group["nesterov"] else buffers
+            )
             if group["weight_decay"]:
                 torch._foreach_mul_(params, 1 - lr * group["weight_decay"])
             for shape, indices in indices_by_shape(params).items():
