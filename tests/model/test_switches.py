@@ -38,6 +38,20 @@ def test_rotary_turns_each_pair_as_a_complex_number_times_its_phase():
     torch.testing.assert_close(rotate(x, cos[:, None], sin[:, None]), expected)
 
 
+def test_the_rotations_written_out_gradient_is_the_turn_back_and_matches_autograds():
+    D, T = 8, 6
+    x = torch.randn(2, T, 3, D, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(2, T, 3, D, dtype=torch.float64)
+    cos, sin = (table[:, None].double() for table in rotary_tables(T, D, 10000.0))
+    swapped = torch.cat([x[..., D // 2 :], x[..., : D // 2]], dim=-1)
+    (expected,) = torch.autograd.grad(x * cos + swapped * sin, x, grad)
+    (written_out,) = torch.autograd.grad(rotate(x, cos, sin), x, grad)
+    torch.testing.assert_close(written_out, expected)
+    # A turn keeps lengths, so its gradient is the opposite turn: g·cos - (g₂, g₁)·sin.
+    torch.testing.assert_close(written_out, rotate(grad, cos, -sin))
+    assert torch.autograd.gradcheck(lambda x: rotate(x, cos, sin), (x,))
+
+
 def test_rotary_scores_depend_on_the_distance_between_positions_only():
     q, k = torch.randn(1, 1, 1, 16), torch.randn(1, 1, 1, 16)
     cos, sin = rotary_tables(64, 16, 10000.0)
