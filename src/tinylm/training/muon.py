@@ -94,8 +94,11 @@ class BatchedMuon(torch.optim.Muon):
                     group["eps"],
                 )
                 step_size = lr * lr_ratio(group["adjust_lr_fn"], shape)
-                for matrix, i in zip(orthogonal, indices, strict=True):
-                    params[i].add_(matrix, alpha=-step_size)
+                # In fp32 first, all at once: adding a bf16 matrix to an fp32 one converts it
+                # element by element, slower than one conversion (the same numbers either way).
+                torch._foreach_add_(
+                    [params[i] for i in indices], list(orthogonal.float()), alpha=-step_size
+                )
         return loss
 
     def momentum_buffer(self, param: torch.Tensor) -> torch.Tensor:
