@@ -27,21 +27,29 @@ def rotary_tables(block_size: int, head_dim: int, base: float) -> tuple[torch.Te
 class RotationFunction(torch.autograd.Function):
     """x·cos + (x₂, x₁)·sin, and its gradient: the turn by the opposite angle, g·cos - (g₂, g₁)·sin.
 
-    Autograd's own backward of the three operations allocates four tensors the size of x; this
-    one allocates two (on a CPU, a new activation-sized tensor costs about as much as a pass
-    over it).
+    Each way allocates one tensor the size of x and adds the swapped halves into its halves in
+    place: autograd's backward of the formula allocates four, and on a CPU a new
+    activation-sized tensor can cost more than a pass over it.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(cos, sin)
-        return (x * cos).addcmul_(x.roll(x.size(-1) // 2, dims=-1), sin)
+        return turn(x, cos, sin, direction=1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         cos, sin = ctx.saved_tensors
-        swapped = grad.roll(grad.size(-1) // 2, dims=-1)
-        return (grad * cos).addcmul_(swapped, sin, value=-1), None, None
+        return turn(grad, cos, sin, direction=-1), None, None
+
+
+def turn(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, direction: int) -> torch.Tensor:
+    """x·cos + direction·(x₂, x₁)·sin, halves (..., D/2) added in place into one new tensor."""
+    half = x.size(-1) // 2
+    turned = x * cos  # (B, T, heads, D)
+    turned[..., :half].addcmul_(x[..., half:], sin[..., :half], value=direction)
+    turned[..., half:].addcmul_(x[..., :half], sin[..., half:], value=direction)
+    return turned
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -49,7 +57,7 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     x₂cos + x₁sin). cos, sin (T, 1, D) are the tables' rows for x's positions, for every head.
 
     Written as x·cos + (x₂, x₁)·sin: three operations, where the pairs spelled out take seven
-    (the step time counts on a CPU).
+    (the step time counts on a CPU), and a gradient written out (RotationFunction).
     """
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # tables stay fp32; x may be bf16
     return RotationFunction.apply(x, cos, sin)  # (B, T, heads, D)
