@@ -28,7 +28,8 @@ class SoftCapFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (squashed,) = ctx.saved_tensors
-        return torch.addcmul(grad, grad * squashed, squashed, value=-1), None
+        product = grad * squashed  # (B, T, V), then overwritten by the gradient
+        return torch.addcmul(grad, product, squashed, value=-1, out=product), None
 
 
 def soft_cap(logits: torch.Tensor, cap: float) -> torch.Tensor:
