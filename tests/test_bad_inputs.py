@@ -377,3 +377,21 @@ def test_ctrl_c_while_tokenizing_stops_at_once_and_leaves_nothing_partial(tmp_pa
     assert "Stopped by SIGINT before its first checkpoint: there is nothing to resume" in stderr
     assert json.loads((run / "result.json").read_text())["status"] == "interrupted"
     assert [path.name for path in cache.iterdir() if not path.name.endswith(".lock")] == []
+
+
+@pytest.mark.slow
+def test_a_full_disk_before_the_command_starts_is_one_sentence(trained_run, small_filesystem):
+    """Hydra records the invocation (.hydra/*.yaml) before any of tinylm's code runs."""
+    disk = small_filesystem(64 << 10)
+    (disk / "filler").write_bytes(b"x" * (64 << 10))
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "generate.py"),
+         f"ckpt_path={trained_run / 'run'}", f"paths.log_dir={disk / 'logs'}"],
+        capture_output=True, text=True, cwd=disk.parent, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert error.startswith("error: No space left on device while saving ")
+    assert error.endswith("/.hydra/config.yaml: free space or point paths.log_dir elsewhere.")
+    (run,) = (disk / "logs" / "generate" / "runs").iterdir()
+    assert list((run / ".hydra").iterdir()) == []  # no half-written record
