@@ -46,6 +46,14 @@ class TrainerSettings:
             )
 
 
+# What Lightning's Trainer takes as `precision` (lightning.fabric.connector._PRECISION_INPUT),
+# named here so that a command's start does not import Lightning.
+PRECISIONS = (
+    "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "transformer-engine",
+    "transformer-engine-float16", 64, 32, 16, "64", "32", "16", "bf16",
+)  # fmt: skip
+
+
 @dataclass(kw_only=True)
 class HardwareSettings:
     accelerator: str = setting(
@@ -56,4 +64,6 @@ class HardwareSettings:
     )
     num_nodes: int = setting(help="machines", low=1)
     strategy: str | dict = setting(help="auto, ddp, or a strategy's settings")
-    precision: str | int | None = setting(help="32-true, bf16-mixed, 16-mixed, ...; null: auto")
+    precision: str | int | None = setting(
+        help="null: bf16-mixed on a GPU that has it, else 32-true", choices=PRECISIONS
+    )
