@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinylm.data.settings import DATA_SETTINGS
+from tinylm.errors import ConfigError
 from tinylm.generation.settings import GenerationSettings
 from tinylm.model import GPTConfig
 from tinylm.runs.folder import LAST_CHECKPOINT
@@ -35,6 +36,14 @@ class PathsSettings:
     log_dir: str = setting(help="run folders go under it")
     output_dir: str = setting(help="this run's folder")
     cache_dir: str = setting(help="tokenized caches, shared by every run")
+
+    def __post_init__(self) -> None:
+        for key, folder in vars(self).items():
+            if not str(folder).strip():  # "" would put the folders at the file system's root
+                raise ConfigError(
+                    f"paths.{key} is empty; give a folder (paths.{key}=outputs), or leave it out "
+                    "to use the config's default."
+                )
 
 
 @dataclass(kw_only=True)

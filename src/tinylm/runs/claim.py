@@ -25,8 +25,9 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from tinylm.errors import ConfigError, TinyLMError, WriteError
@@ -120,6 +121,26 @@ def hydra_output_subdir(resume: str | None, output_dir: str, _root_: DictConfig)
     except WriteError as error:
         exit_in_hydra_setup(error)
     return None
+
+
+class MakeRunFolder(Callback):
+    """Hydra makes the run's (or the sweep's) folder itself, before any of tinylm's code runs; a
+    folder named on the command line (hydra.run.dir=, hydra.sweep.dir=) that cannot be made
+    would reach the user as Hydra's traceback. Made here first, in Hydra's callback that comes
+    before, it is one sentence. (Folders under paths.log_dir are claimed by unique_dir.)"""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        make_folder(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        make_folder(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
+def make_folder(folder: str, key: str) -> None:
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        exit_in_hydra_setup(write_error(error, Path(folder), key))
 
 
 def exit_in_hydra_setup(error: TinyLMError) -> NoReturn:
