@@ -101,6 +101,11 @@ CASES = [
     Case("a Trainer argument of the wrong kind", "train", ("+trainer.max_epochs=abc",),
          "trainer.max_epochs=abc is not allowed"),
     Case("an empty cache folder", "train", ("paths.cache_dir=",), "paths.cache_dir is empty"),
+    Case("a strategy Lightning does not have", "train", ("hardware.strategy=dpp",),
+         "invalid strategy name: `strategy='dpp'`"),
+    Case("an empty text file", "train", ("data.path={bad}/empty.txt",), "holds no text"),
+    Case("a TPU the machine lacks", "train", ("hardware.accelerator=tpu",),
+         "hardware.accelerator=tpu, but this machine has no such device"),
     Case("FSDP on a machine without a GPU", "train", ("hardware=fsdp",), "hardware=fsdp"),
     Case("a precision Lightning does not have", "train", ("hardware.precision=fp8",),
          "hardware.precision=fp8"),
@@ -167,9 +172,6 @@ CASES = [
          "notes.md is a file where a folder should be"),
     Case("a run folder that cannot be made", "compare",
          ("runs={run}", "hydra.run.dir=/proc/tinylm-run"), "point hydra.run.dir elsewhere"),
-    Case("a sweep folder that cannot be made", "compare",
-         ("-m", "runs={run}", "hydra.sweep.dir=/proc/tinylm-sweep"),
-         "point hydra.sweep.dir elsewhere"),
     # compare
     Case("compare: a folder that is not there", "compare", ("runs={bad}/missing",), "missing"),
     Case("compare: no runs given", "compare", (), "runs"),
@@ -191,6 +193,7 @@ def outcomes(trained_run, tmp_path_factory):
     bad = tmp_path_factory.mktemp("bad")
     (bad / "notes.md").write_text("not text data")
     (bad / "empty").mkdir()
+    (bad / "empty.txt").write_text("")
     (bad / "random.ckpt").write_bytes(os.urandom(4096))
     (bad / "binary.txt").write_bytes(bytes(range(256)) * 16)
     (bad / "short.txt").write_text((trained_run / "stories.txt").read_text()[:1000])

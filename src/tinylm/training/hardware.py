@@ -3,6 +3,7 @@ devices, Lightning's FSDP for a GPT, and DDP inside Hydra sweeps."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
 
@@ -20,10 +21,13 @@ from tinylm.utils.hydra import in_sweep
 
 def check_hardware_is_here(hardware: DictConfig) -> None:
     """What `hardware.*` asks of this machine, before Lightning refuses it with a traceback:
-    hardware=gpu without a CUDA GPU (or mps without Apple's), hardware=fsdp without CUDA."""
+    hardware=gpu without a CUDA GPU (mps without Apple's, tpu without torch_xla),
+    hardware=fsdp without CUDA."""
     accelerator = hardware.get("accelerator", "auto")
-    missing = (accelerator in ("gpu", "cuda") and not torch.cuda.is_available()) or (
-        accelerator == "mps" and not torch.backends.mps.is_available()
+    missing = (
+        (accelerator in ("gpu", "cuda") and not torch.cuda.is_available())
+        or (accelerator == "mps" and not torch.backends.mps.is_available())
+        or (accelerator == "tpu" and importlib.util.find_spec("torch_xla") is None)
     )
     if missing:
         raise ConfigError(

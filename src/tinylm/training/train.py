@@ -134,7 +134,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> L.Trainer:
             plugins=[AtomicCheckpointIO()],
             default_root_dir=str(output_dir),
         )
-    except (MisconfigurationException, TypeError) as error:
+    except (MisconfigurationException, TypeError, ValueError) as error:
         raise ConfigError(
             f"Lightning's Trainer refuses the trainer/hardware settings: {error}"
         ) from error
