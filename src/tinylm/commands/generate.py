@@ -28,9 +28,7 @@ def generation_settings(cfg: DictConfig) -> GenerationSettings:
         **{field.name: cfg[field.name] for field in fields(GenerationSettings)}
     )
     given = [override.split("=", 1)[0].lstrip("+~") for override in command_line_overrides()]
-    refuse_knobs_without_effect(
-        settings.strategy, {name: cfg[name] for name in given if name in cfg}
-    )
+    refuse_knobs_without_effect(settings, {name: cfg[name] for name in given if name in cfg})
     return settings
 
 

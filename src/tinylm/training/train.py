@@ -26,9 +26,9 @@ from tinylm.runs.interrupts import StopOnSignal
 from tinylm.runs.loss_curve import LossCurve
 from tinylm.training.hardware import (
     apply_global_batch,
-    check_accelerator_is_here,
+    check_hardware_is_here,
+    check_processes_can_start,
     process_count,
-    refuse_relaunch_inside_sweep,
     trainer_kwargs,
 )
 from tinylm.training.init_from import StartingPoint, starting_point
@@ -85,11 +85,11 @@ def fit(cfg: DictConfig) -> TrainingResult:
 
 
 def check_before_fit(cfg: DictConfig) -> None:
-    """Refuse, in one sentence each, what `cfg` asks of this machine and of a checkpoint to
-    start from that cannot be: a device it lacks, a ckpt_path that is a folder, missing,
-    unreadable or of another model shape. The checkpoint's tokenizer is checked once the data
-    has given this run its own (build_module)."""
-    check_accelerator_is_here(cfg.hardware.get("accelerator", "auto"))
+    """Refuse, in one sentence each, what `cfg` asks that cannot be: hardware this machine
+    lacks (tinylm.training.hardware), a ckpt_path that is a folder, missing, unreadable or of
+    another model shape. The checkpoint's tokenizer is checked once the data has given this run
+    its own (build_module)."""
+    check_hardware_is_here(cfg.hardware)
     ckpt_path = cfg.get("ckpt_path")
     if not ckpt_path:
         return
@@ -112,7 +112,8 @@ def model_config(settings: DictConfig, vocab_size: int) -> GPTConfig:
 def build_trainer(cfg: DictConfig, datamodule: TokenDataModule) -> L.Trainer:
     """Lightning's Trainer with `trainer.*`, `hardware.*`, the loggers and the callbacks, taking
     the data's global batch on this machine's processes; what it refuses (an unknown argument,
-    a value it cannot use, a sweep job that would start processes) is one sentence."""
+    a value it cannot use, processes that it could not start or would start wrongly) is one
+    sentence."""
     output_dir = Path(cfg.paths.output_dir)
     try:
         trainer = L.Trainer(
@@ -127,11 +128,11 @@ def build_trainer(cfg: DictConfig, datamodule: TokenDataModule) -> L.Trainer:
             plugins=[AtomicCheckpointIO()],
             default_root_dir=str(output_dir),
         )
-    except (MisconfigurationException, TypeError) as error:
+    except (MisconfigurationException, TypeError, ValueError) as error:
         raise ConfigError(
             f"Lightning's Trainer refuses the trainer/hardware settings: {error}"
         ) from error
-    refuse_relaunch_inside_sweep(trainer)
+    check_processes_can_start(trainer)
     if datamodule.global_batch_size is not None:
         apply_global_batch(trainer, datamodule.global_batch_size, datamodule.batch_size)
     return trainer
