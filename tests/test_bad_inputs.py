@@ -143,6 +143,8 @@ CASES = [
          ("ckpt_path={run}", "temperature=0", "top_p=0.9"), "top_p=0.9 has no effect"),
     Case("generate: top_p for beam search", "generate",
          ("ckpt_path={run}", "strategy=beam", "top_p=0.9"), "top_p=0.9 has no effect"),
+    Case("generate: top_k beyond the vocabulary", "generate",
+         ("ckpt_path={run}", "top_k=100000"), "top_k=100000 has no effect"),
     # serve
     Case("serve: a negative limit", "serve", ("ckpt_path={run}", "limits.max_new_tokens=-1"),
          "limits.max_new_tokens=-1 is not allowed: limits.max_new_tokens takes a whole number ≥ 1"),
@@ -173,6 +175,8 @@ CASES = [
     Case("a run folder that cannot be made", "compare",
          ("runs={run}", "hydra.run.dir=/proc/tinylm-run"), "point hydra.run.dir elsewhere"),
     # compare
+    Case("compare: a figure that is not a PNG", "compare", ("runs={run}", "output={bad}/plot.jpg"),
+         "does not end in .png"),
     Case("compare: a folder that is not there", "compare", ("runs={bad}/missing",), "missing"),
     Case("compare: no runs given", "compare", (), "runs"),
 ]  # fmt: skip

@@ -126,6 +126,13 @@ class CompareSettings(CommandSettings):
     output: str = setting(help="the PNG; the table goes beside it")
     target: float | None = setting(help="a val/loss: the table adds each run's time to reach it")
 
+    def __post_init__(self) -> None:
+        if not str(self.output).endswith(".png"):  # savefig writes PNG bytes whatever the name
+            raise ConfigError(
+                f"output={self.output} does not end in .png: compare draws a PNG (its table goes "
+                "beside it as .md); give a path ending in .png."
+            )
+
 
 @dataclass(kw_only=True)
 class AttentionSettings(CommandSettings):

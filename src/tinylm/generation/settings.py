@@ -100,3 +100,16 @@ def refuse_knobs_without_effect(settings: GenerationSettings, given: dict[str, o
                     f"{name}={given[name]} has no effect with {rule}, which picks the most "
                     f"likely token every time. Leave {name} out, or change {rule}."
                 )
+
+
+def refuse_top_k_beyond(settings: GenerationSettings, vocab_size: int) -> None:
+    """top_k at or beyond the model's vocabulary keeps every token: it would change nothing."""
+    if (
+        settings.strategy == "sample"
+        and settings.top_k is not None
+        and settings.top_k >= vocab_size
+    ):
+        raise ConfigError(
+            f"top_k={settings.top_k} has no effect: this model has {vocab_size} tokens, so it "
+            f"keeps them all. Give top_k below {vocab_size}, or leave it out (null: all)."
+        )
