@@ -72,11 +72,11 @@ def test_a_multirun_trains_each_job_in_its_own_folder_and_ends_with_a_sorted_sum
     assert markdown in result.stdout  # printed as well
 
     # scripts/compare.py on the sweep folder: the same runs, in the same order, on one PNG.
-    table = compare([str(folder)], tmp_path / "val_loss.png")
+    table = compare([str(folder)], tmp_path / "loss.png")
     assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == [
         row["overrides"] for row in rows
     ]
-    assert (tmp_path / "val_loss.png").stat().st_size > 10_000
+    assert (tmp_path / "loss.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow
