@@ -98,6 +98,19 @@ CASES = [
     Case("a negative gradient clip", "train", ("trainer.gradient_clip_val=-1",),
          "trainer.gradient_clip_val=-1"),
     Case("a setting no command takes", "train", ("+lr=0.1",), "lr is not a setting"),
+    Case("a Trainer argument of the wrong kind", "train", ("+trainer.max_epochs=abc",),
+         "trainer.max_epochs=abc is not allowed"),
+    Case("an empty cache folder", "train", ("paths.cache_dir=",), "paths.cache_dir is empty"),
+    Case("a strategy Lightning does not have", "train", ("hardware.strategy=dpp",),
+         "invalid strategy name: `strategy='dpp'`"),
+    Case("an empty text file", "train", ("data.path={bad}/empty.txt",), "holds no text"),
+    Case("a TPU the machine lacks", "train", ("hardware.accelerator=tpu",),
+         "hardware.accelerator=tpu, but this machine has no such device"),
+    Case("FSDP on a machine without a GPU", "train", ("hardware=fsdp",), "hardware=fsdp"),
+    Case("a precision Lightning does not have", "train", ("hardware.precision=fp8",),
+         "hardware.precision=fp8"),
+    Case("several machines without srun or torchrun", "train", ("hardware=multinode",),
+         "hardware.num_nodes=2"),
     # eval
     Case("eval: a train split shorter than the checkpoint's context", "eval",
          ("ckpt_path={ckpt}", "split=train", "data=text", "data.path={bad}/short.txt",
@@ -124,6 +137,19 @@ CASES = [
          "random.ckpt"),
     Case("generate: a temperature for beam search", "generate",
          ("ckpt_path={run}", "strategy=beam", "temperature=0.5"), "temperature=0.5"),
+    Case("generate: several greedy samples, all the same", "generate",
+         ("ckpt_path={run}", "strategy=greedy", "num_samples=3"), "num_samples=3"),
+    Case("generate: top_p with temperature 0", "generate",
+         ("ckpt_path={run}", "temperature=0", "top_p=0.9"), "top_p=0.9 has no effect"),
+    Case("generate: top_p for beam search", "generate",
+         ("ckpt_path={run}", "strategy=beam", "top_p=0.9"), "top_p=0.9 has no effect"),
+    Case("generate: top_k beyond the vocabulary", "generate",
+         ("ckpt_path={run}", "top_k=100000"), "top_k=100000 has no effect"),
+    # serve
+    Case("serve: a negative limit", "serve", ("ckpt_path={run}", "limits.max_new_tokens=-1"),
+         "limits.max_new_tokens=-1 is not allowed: limits.max_new_tokens takes a whole number ≥ 1"),
+    Case("serve: a limit that does not exist", "serve",
+         ("ckpt_path={run}", "+limits.max_tokens=9"), "limits.max_tokens is not a setting"),
     # prepare_data
     Case("prepare_data: a folder without text files", "prepare_data",
          ("data=text", "data.path={bad}/empty"), "empty"),
@@ -131,6 +157,9 @@ CASES = [
          "data.variant"),
     Case("prepare_data: a BPE smaller than its bytes", "prepare_data",
          ("data=text", "data.path={text}", "tokenizer.vocab_size=100"), "tokenizer.vocab_size"),
+    Case("prepare_data: a BPE vocabulary beyond memory", "prepare_data",
+         ("data=text", "data.path={text}", "tokenizer=bpe", "tokenizer.vocab_size=1000000000"),
+         "tokenizer.vocab_size=1000000000 is not allowed"),
     # export
     Case("export: no output folder given", "export", ("ckpt_path={run}",), "output_dir"),
     Case("export: into a folder that holds files", "export",
@@ -143,6 +172,8 @@ CASES = [
     Case("prepare_data: a cache folder where a file is", "prepare_data",
          ("data=text", "data.path={text}", "paths.cache_dir={bad}/notes.md/cache"),
          "notes.md is a file where a folder should be"),
+    Case("a run folder that cannot be made", "compare",
+         ("runs={run}", "hydra.run.dir=/proc/tinylm-run"), "point hydra.run.dir elsewhere"),
     # compare
     Case("compare: a folder that is not there", "compare", ("runs={bad}/missing",), "missing"),
     Case("compare: no runs given", "compare", (), "runs"),
@@ -164,6 +195,7 @@ def outcomes(trained_run, tmp_path_factory):
     bad = tmp_path_factory.mktemp("bad")
     (bad / "notes.md").write_text("not text data")
     (bad / "empty").mkdir()
+    (bad / "empty.txt").write_text("")
     (bad / "random.ckpt").write_bytes(os.urandom(4096))
     (bad / "binary.txt").write_bytes(bytes(range(256)) * 16)
     (bad / "short.txt").write_text((trained_run / "stories.txt").read_text()[:1000])
@@ -377,3 +409,21 @@ def test_ctrl_c_while_tokenizing_stops_at_once_and_leaves_nothing_partial(tmp_pa
     assert "Stopped by SIGINT before its first checkpoint: there is nothing to resume" in stderr
     assert json.loads((run / "result.json").read_text())["status"] == "interrupted"
     assert [path.name for path in cache.iterdir() if not path.name.endswith(".lock")] == []
+
+
+@pytest.mark.slow
+def test_a_full_disk_before_the_command_starts_is_one_sentence(trained_run, small_filesystem):
+    """Hydra records the invocation (.hydra/*.yaml) before any of tinylm's code runs."""
+    disk = small_filesystem(64 << 10)
+    (disk / "filler").write_bytes(b"x" * (64 << 10))
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "generate.py"),
+         f"ckpt_path={trained_run / 'run'}", f"paths.log_dir={disk / 'logs'}"],
+        capture_output=True, text=True, cwd=disk.parent, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert error.startswith("error: No space left on device while saving ")
+    assert error.endswith("/.hydra/config.yaml: free space or point paths.log_dir elsewhere.")
+    (run,) = (disk / "logs" / "generate" / "runs").iterdir()
+    assert list((run / ".hydra").iterdir()) == []  # no half-written record

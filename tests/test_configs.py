@@ -1,6 +1,7 @@
 """Every shipped config composes with the real defaults list, passes its command's settings
 schema, resolves, and instantiates."""
 
+import typing
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,15 @@ from tinylm.data import TokenDataModule
 from tinylm.data.settings import TINYSTORIES_VARIANTS
 from tinylm.data.tinystories import VARIANT_FILES
 from tinylm.evaluation import SPLITS
-from tinylm.generation.settings import STRATEGIES
+from tinylm.generation.settings import STRATEGIES, GenerationSettings
 from tinylm.model import GPT, GPTConfig
 from tinylm.model.config import RECIPE_SWITCHES
 from tinylm.schema import check_settings
+from tinylm.serve.requests import GenerateRequest
 from tinylm.tokenizers import BACKENDS
 from tinylm.tokenizers.settings import TOKENIZER_SETTINGS
 from tinylm.training.hardware import trainer_kwargs
+from tinylm.training.settings import PRECISIONS
 from tinylm.utils.hydra import instantiate_dict
 
 GROUPS = ["model", "arch", "data", "tokenizer", "optimizer", "hardware", "logger", "callbacks",
@@ -101,6 +104,13 @@ def test_the_prepare_data_config_composes_with_the_same_data_settings(tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the choice made without a GPU")
+def test_the_schema_takes_the_precisions_lightning_takes():
+    from lightning.fabric.connector import _PRECISION_INPUT
+
+    lightnings = {value for kind in typing.get_args(_PRECISION_INPUT) for value in kind.__args__}
+    assert set(PRECISIONS) == lightnings
+
+
 def test_auto_hardware_trains_in_32_bit_without_a_gpu(tmp_path):
     cfg = compose_train(tmp_path, "hardware=auto", "data.path=corpus.txt")
     assert trainer_kwargs(cfg)["precision"] == "32-true"
@@ -136,6 +146,15 @@ def test_the_generate_config_composes_into_valid_settings():
     settings = generation_settings(cfg)
     assert settings.strategy == "sample" and settings.use_cache and settings.stop_at_eos
     assert cfg.prompt is None and cfg.device == "auto"
+
+
+def test_generation_has_one_set_of_defaults_the_config_and_the_playground_share():
+    defaults = GenerationSettings()
+    assert generation_settings(compose_config("generate")) == defaults
+    omitted = GenerateRequest().model_dump()  # what the API uses for a field a request leaves out
+    assert {name: omitted[name] for name in omitted if hasattr(defaults, name)} == {
+        name: getattr(defaults, name) for name in omitted if hasattr(defaults, name)
+    }
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

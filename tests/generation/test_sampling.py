@@ -19,7 +19,7 @@ INF = math.inf
 def test_top_k_draws_among_the_k_largest_logits_of_each_row_in_proportion():
     logits = torch.tensor([[1.0, 3.0, 2.0, 0.0], [0.0, -1.0, 5.0, 4.0]]).repeat(5000, 1)
     generator = torch.Generator().manual_seed(0)
-    settings = GenerationSettings(strategy="sample", top_k=2)
+    settings = GenerationSettings(strategy="sample", temperature=1.0, top_k=2)
     drawn = choose_next_tokens(logits, settings, generator).view(5000, 2)  # (draws, rows)
     first, second = drawn[:, 0], drawn[:, 1]
     assert set(first.tolist()) == {1, 2} and set(second.tolist()) == {2, 3}
@@ -106,7 +106,11 @@ def test_a_sequence_stops_at_its_first_end_of_text_token(model_and_prompt):
      (dict(top_k=0), "top_k=0 .* takes a whole number ≥ 1 or null"),
      (dict(strategy="nucleus"), "strategy=nucleus .* takes one of greedy, sample, beam"),
      (dict(max_new_tokens=0), "max_new_tokens=0 .* takes a whole number ≥ 1"),
-     (dict(strategy="beam", num_beams=2, num_samples=3), "at most num_beams")],
+     (dict(strategy="beam", num_beams=2, num_samples=3), "at most num_beams"),
+     (dict(strategy="greedy", num_samples=3), "num_samples=3 would give 3 identical sequences: "
+      "strategy=greedy picks the most likely token every time"),
+     (dict(temperature=0, num_samples=2), "2 identical sequences: temperature=0 picks"),
+     (dict(top_k=1, num_samples=2), "2 identical sequences: top_k=1 picks")],
 )  # fmt: skip
 def test_bad_settings_say_what_is_wrong(settings, message):
     with pytest.raises(ConfigError, match=message):
@@ -119,13 +123,23 @@ def test_bad_settings_say_what_is_wrong(settings, message):
       "strategy=sample reads it. Leave temperature out, or use strategy=sample."),
      ("greedy", {"top_k": 5}, "top_k=5 has no effect with strategy=greedy"),
      ("sample", {"num_beams": 8}, "num_beams=8 has no effect with strategy=sample: only "
-      "strategy=beam reads it")],
+      "strategy=beam reads it"),
+     ("sample", {"temperature": 0, "top_p": 0.9}, "top_p=0.9 has no effect with temperature=0, "
+      "which picks the most likely token every time. Leave top_p out, or change temperature=0."),
+     ("sample", {"top_k": 1, "temperature": 1.5}, "temperature=1.5 has no effect with top_k=1")],
 )  # fmt: skip
-def test_a_knob_the_strategy_does_not_read_is_refused(strategy, given, message):
+def test_a_knob_that_changes_nothing_is_refused(strategy, given, message):
+    settings = GenerationSettings(strategy=strategy, **{
+        name: value for name, value in given.items() if name in ("temperature", "top_k")
+    })  # fmt: skip
     with pytest.raises(ConfigError, match=re.escape(message)):
-        refuse_knobs_without_effect(strategy, given)
+        refuse_knobs_without_effect(settings, given)
 
 
 def test_the_knobs_a_strategy_reads_pass():
-    refuse_knobs_without_effect("sample", {"temperature": 0.5, "top_k": 5, "max_new_tokens": 9})
-    refuse_knobs_without_effect("beam", {"num_beams": 8, "length_penalty": 1.2})
+    sample = GenerationSettings(strategy="sample", temperature=0.5, top_k=5, max_new_tokens=9)
+    refuse_knobs_without_effect(sample, {"temperature": 0.5, "top_k": 5, "max_new_tokens": 9})
+    beam = GenerationSettings(strategy="beam", num_beams=8, length_penalty=1.2)
+    refuse_knobs_without_effect(beam, {"num_beams": 8, "length_penalty": 1.2})
+    greedy_by_temperature = GenerationSettings(strategy="sample", temperature=0)
+    refuse_knobs_without_effect(greedy_by_temperature, {"temperature": 0})

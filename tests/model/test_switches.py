@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from tests.model.test_gpt import tiny_config
 from tinylm.model import GPT
 from tinylm.model.attention import CausalSelfAttention
-from tinylm.model.mlp import MLP, SwiGLU
+from tinylm.model.mlp import MLP, ReLUSquared, SwiGLU
 from tinylm.model.norms import RMSNorm, make_norm
 from tinylm.model.rotary import rotary_tables, rotate
+from tinylm.model.softcap import soft_cap
 
 
 def test_the_rms_norms_gradient_matches_finite_differences():
@@ -35,6 +36,20 @@ def test_rotary_turns_each_pair_as_a_complex_number_times_its_phase():
     turned = pairs * phase[:, None]
     expected = torch.cat([turned.real, turned.imag], dim=-1)
     torch.testing.assert_close(rotate(x, cos[:, None], sin[:, None]), expected)
+
+
+def test_the_rotations_written_out_gradient_is_the_turn_back_and_matches_autograds():
+    D, T = 8, 6
+    x = torch.randn(2, T, 3, D, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(2, T, 3, D, dtype=torch.float64)
+    cos, sin = (table[:, None].double() for table in rotary_tables(T, D, 10000.0))
+    swapped = torch.cat([x[..., D // 2 :], x[..., : D // 2]], dim=-1)
+    (expected,) = torch.autograd.grad(x * cos + swapped * sin, x, grad)
+    (written_out,) = torch.autograd.grad(rotate(x, cos, sin), x, grad)
+    torch.testing.assert_close(written_out, expected)
+    # A turn keeps lengths, so its gradient is the opposite turn: g·cos - (g₂, g₁)·sin.
+    torch.testing.assert_close(written_out, rotate(grad, cos, -sin))
+    assert torch.autograd.gradcheck(lambda x: rotate(x, cos, sin), (x,))
 
 
 def test_rotary_scores_depend_on_the_distance_between_positions_only():
@@ -84,6 +99,16 @@ def test_relu2_and_swiglu_compute_their_formulas():
     torch.testing.assert_close(swiglu(x), expected)
 
 
+def test_relu2s_written_out_gradient_is_autograds_of_the_formula():
+    x = torch.randn(4, 8, 32, requires_grad=True)
+    grad = torch.randn(4, 8, 32)
+    (expected,) = torch.autograd.grad(torch.clamp(x, min=0) ** 2, x, grad)
+    (written_out,) = torch.autograd.grad(ReLUSquared()(x), x, grad)
+    torch.testing.assert_close(written_out, expected, rtol=0, atol=0)
+    double = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ReLUSquared(), (double,))
+
+
 def test_soft_capped_logits_are_cap_tanh_of_the_uncapped_ones():
     torch.manual_seed(0)
     capped = GPT(tiny_config(logit_softcap=2.0)).eval()
@@ -92,6 +117,17 @@ def test_soft_capped_logits_are_cap_tanh_of_the_uncapped_ones():
     idx = torch.randint(0, 50, (2, 12))
     torch.testing.assert_close(capped(idx), 2.0 * torch.tanh(plain(idx) / 2.0))
     assert capped(idx).abs().max() < 2.0
+
+
+def test_the_soft_caps_written_out_gradient_is_autograds_of_the_formula():
+    logits = (torch.randn(2, 5, 70, dtype=torch.float64) * 20).requires_grad_()
+    grad = torch.randn(2, 5, 70, dtype=torch.float64)
+    (expected,) = torch.autograd.grad(15.0 * torch.tanh(logits / 15.0), logits, grad)
+    (written_out,) = torch.autograd.grad(soft_cap(logits, 15.0), logits, grad)
+    torch.testing.assert_close(written_out, expected)
+    assert torch.autograd.gradcheck(
+        lambda x: soft_cap(x, 3.0), (logits[0, :2, :6].detach().div(4).requires_grad_(),)
+    )
 
 
 def reference_attention(layer: CausalSelfAttention, x: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ from tests.serve.conftest import playground_for
 from tinylm.checkpoint import resolve_checkpoint_path
 from tinylm.commands.attention import attention
 from tinylm.commands.generate import generate
+from tinylm.generation import GenerationSettings
 from tinylm.runs.folder import RunFolder
 from tinylm.serve import Limits
 
@@ -44,7 +45,7 @@ def test_the_model_card_says_what_the_run_folder_says(client, playground, traine
     assert card["training"]["val_loss"] == pytest.approx(float(last_val["val/loss"]))
     assert card["training"]["val_bpb"] == pytest.approx(float(last_val["val/bpb"]))
     assert card["limits"]["max_new_tokens"] == 300
-    assert card["defaults"]["temperature"] == 1.0
+    assert card["defaults"]["temperature"] == GenerationSettings().temperature
 
 
 def test_the_page_is_served_with_everything_it_loads_and_nothing_from_elsewhere(client):

@@ -11,7 +11,12 @@ from tests.conftest import CONF_DIR, compose_train
 from tinylm.errors import ConfigError
 from tinylm.model import GPT, GPTConfig
 from tinylm.training import fit
-from tinylm.training.muon import MuonWithAdamW, check_muon_fits_hardware, hidden_matrices
+from tinylm.training.muon import (
+    BatchedMuon,
+    MuonWithAdamW,
+    check_muon_fits_hardware,
+    hidden_matrices,
+)
 from tinylm.training.optim import build_optimizer, build_scheduler, parameter_groups
 
 MUON = {**OmegaConf.to_container(OmegaConf.load(CONF_DIR / "optimizer" / "muon.yaml")),
@@ -85,6 +90,34 @@ def test_each_parameters_update_is_the_one_muon_or_adamw_makes_alone():
     ratio = schedules[0].get_last_lr()[0] / MUON["lr"]
     assert lrs[0] == pytest.approx(MUON["lr"] * ratio)
     assert lrs[-1] == pytest.approx(MUON["adamw_lr"] * ratio)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(weight_decay=0.0, nesterov=True, adjust_lr_fn="original"),
+        dict(weight_decay=0.1, nesterov=False, adjust_lr_fn="match_rms_adamw"),
+    ],
+)
+def test_the_batched_muon_step_is_torchs_muon_bit_for_bit(settings):
+    # nanoGPT's Shakespeare matrices (qkv, attention and MLP projections of 4 layers): several
+    # of each shape, tall, wide and square, orthogonalised together.
+    shapes = [(384, 128), (128, 128), (512, 128), (128, 512)] * 4
+    ours, theirs = ([torch.nn.Parameter(torch.randn(s, generator=torch.Generator().manual_seed(i)))
+                     for i, s in enumerate(shapes)] for _ in range(2))  # fmt: skip
+    batched = BatchedMuon(ours, lr=0.02, momentum=0.95, **settings)
+    reference = torch.optim.Muon(theirs, lr=0.02, momentum=0.95, **settings)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        for mine, torchs in zip(ours, theirs, strict=True):
+            mine.grad = torch.randn(mine.shape, generator=generator)
+            torchs.grad = mine.grad.clone()
+        batched.step()
+        reference.step()
+    for mine, torchs in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(mine, torchs, rtol=0, atol=0)
+        assert torch.equal(batched.state[mine]["momentum_buffer"],
+                           reference.state[torchs]["momentum_buffer"])  # fmt: skip
 
 
 def test_a_state_dict_saved_mid_run_and_loaded_continues_exactly():

@@ -2,6 +2,7 @@
 
 import csv
 import math
+import re
 
 import pytest
 import torch
@@ -56,7 +57,7 @@ def test_a_tiny_model_learns_and_leaves_checkpoints_metrics_and_a_curve(tmp_path
     assert (run / "loss_curve.png").stat().st_size > 10_000
 
 
-def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, story_file):
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, story_file, capsys):
     common = (*TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=30",
               "trainer.val_check_interval=1000", "optimizer.warmup_steps=5")  # fmt: skip
     fit(compose_train(tmp_path / "whole", *common,
@@ -69,7 +70,13 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, s
     fit(compose_train(tmp_path / "first", *common, *stop))
     interrupted = tmp_path / "first" / "run" / "checkpoints" / "last.ckpt"
     assert torch.load(interrupted, weights_only=True)["global_step"] == 13
+    capsys.readouterr()
     fit(compose_train(tmp_path / "resumed", *common, f"ckpt_path={interrupted}"))
+    # The progress bar counts from the step it resumes at towards max_steps (30), not "n/?".
+    bars = [frame for frame in capsys.readouterr().out.split("\r") if frame.startswith("Epoch")]
+    totals = [re.search(r"\| *(\d+)/(\S+) \[", frame).groups() for frame in bars]
+    assert totals[0] == ("13", "30") and totals[-1] == ("30", "30")
+    assert {total for _, total in totals} == {"30"}
 
     whole, resumed = final_weights(tmp_path / "whole"), final_weights(tmp_path / "resumed")
     assert whole.keys() == resumed.keys()

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from tinylm import generation
 from tinylm.checkpoint import load_checkpoint
 from tinylm.generation import GenerationSettings, TextStream, encode_prompt, read_prompts
-from tinylm.generation.settings import refuse_knobs_without_effect
+from tinylm.generation.settings import refuse_knobs_without_effect, refuse_top_k_beyond
 from tinylm.utils.device import resolve_device
 from tinylm.utils.files import append_jsonl
 from tinylm.utils.hydra import command_line_overrides
@@ -28,9 +28,7 @@ def generation_settings(cfg: DictConfig) -> GenerationSettings:
         **{field.name: cfg[field.name] for field in fields(GenerationSettings)}
     )
     given = [override.split("=", 1)[0].lstrip("+~") for override in command_line_overrides()]
-    refuse_knobs_without_effect(
-        settings.strategy, {name: cfg[name] for name in given if name in cfg}
-    )
+    refuse_knobs_without_effect(settings, {name: cfg[name] for name in given if name in cfg})
     return settings
 
 
@@ -42,6 +40,7 @@ def generate(cfg: DictConfig) -> list[dict]:
     device = resolve_device(cfg.device)
     loaded = load_checkpoint(cfg.ckpt_path, device)
     model, tokenizer = loaded.model, loaded.tokenizer
+    refuse_top_k_beyond(settings, model.config.vocab_size)
     log.info(f"Checkpoint: {loaded.describe()}")
     # Every prompt is checked before any text is generated.
     encoded = [encode_prompt(tokenizer, p, model.config.block_size) for p in prompts]

@@ -15,7 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 from tinylm.checkpoint import LoadedCheckpoint, load_checkpoint
 from tinylm.errors import ConfigError
 from tinylm.runs.folder import run_folder_of
-from tinylm.serve import Limits, Playground, create_app
+from tinylm.serve.app import create_app
+from tinylm.serve.limits import Limits
+from tinylm.serve.playground import Playground
 from tinylm.utils.device import resolve_device
 
 log = logging.getLogger(__name__)
@@ -39,9 +41,6 @@ def serve(cfg: DictConfig) -> None:
 
 def open_socket(host: str, port: int) -> socket.socket:
     """A listening socket on host:port, or a ConfigError that says why there can be none."""
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-        raise ConfigError(f"port must be a whole number from 0 (any free port) to 65535, not "
-                          f"{port!r}.")  # fmt: skip
     if not is_loopback(host):
         log.warning(
             f"host={host}: the playground is open to other machines; anyone who reaches port "

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinylm.data.settings import DATA_SETTINGS
+from tinylm.errors import ConfigError
 from tinylm.generation.settings import GenerationSettings
 from tinylm.model import GPTConfig
 from tinylm.runs.folder import LAST_CHECKPOINT
 from tinylm.schema import group, group_by, setting
+from tinylm.serve.limits import Limits
 from tinylm.tokenizers.settings import TOKENIZER_SETTINGS
 from tinylm.training.muon import check_muon_fits_hardware
 from tinylm.training.optim import OPTIMIZER_SETTINGS
@@ -34,6 +36,14 @@ class PathsSettings:
     log_dir: str = setting(help="run folders go under it")
     output_dir: str = setting(help="this run's folder")
     cache_dir: str = setting(help="tokenized caches, shared by every run")
+
+    def __post_init__(self) -> None:
+        for key, folder in vars(self).items():
+            if not str(folder).strip():  # "" would put the folders at the file system's root
+                raise ConfigError(
+                    f"paths.{key} is empty; give a folder (paths.{key}=outputs), or leave it out "
+                    "to use the config's default."
+                )
 
 
 @dataclass(kw_only=True)
@@ -139,8 +149,7 @@ class ServeSettings(CommandSettings):
     ckpt_path: str | None = setting(help=CHECKPOINT_HELP)
     host: str = setting(help="the address to listen on; 127.0.0.1: this machine only")
     port: int = setting(help="the port; 0: any free one", low=0, high=65535)
-    # Checked by tinylm.serve.requests.Limits, whose module imports pydantic: not at every start.
-    limits: dict = setting(help="how much one request may ask")
+    limits: dict = group(Limits, "how much one request may ask")
 
 
 # By the name of the command's module (= the script's name).

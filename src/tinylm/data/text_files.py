@@ -44,6 +44,8 @@ def resolve_text_files(path: str) -> list[Path]:
         )
     if not files:
         raise DataError(f"No .txt or .jsonl file under {path!r}.")
+    if all(p.stat().st_size == 0 for p in files):
+        raise DataError(f"data.path {path!r} holds no text (its files are empty); give text.")
     return sorted(files)
 
 

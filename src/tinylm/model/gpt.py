@@ -24,6 +24,7 @@ from tinylm.model.config import GPTConfig
 from tinylm.model.kv_cache import KVCache
 from tinylm.model.norms import make_norm
 from tinylm.model.rotary import rotary_tables
+from tinylm.model.softcap import soft_cap
 
 INIT_STD = 0.02
 
@@ -116,12 +117,12 @@ class GPT(nn.Module):
         if last_only:
             x = x[:, -1:]  # (B, 1, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T or 1, padded V)
-        if self.config.logit_softcap is not None:  # squashed smoothly into (-cap, cap)
-            cap = self.config.logit_softcap
-            logits = cap * torch.tanh(logits / cap)
         # The padding rows exist only for speed: cutting them off here means they can never be
         # sampled and never take probability mass.
-        return logits[..., : self.config.vocab_size]
+        logits = logits[..., : self.config.vocab_size]  # (B, T or 1, V)
+        if self.config.logit_softcap is not None:  # squashed smoothly into (-cap, cap)
+            logits = soft_cap(logits, self.config.logit_softcap)
+        return logits
 
     def position_encoding(self, start: int, T: int) -> torch.Tensor:
         """The added encodings of positions start .. start + T - 1, (T, C) (learned, sinusoidal)."""

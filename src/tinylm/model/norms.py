@@ -20,14 +20,19 @@ class RMSNormFunction(torch.autograd.Function):
     """y = x / √(mean(x²) + eps) over the last dimension, with its gradient written out.
 
     On a CPU, F.rms_norm runs as separate operations forward and backward, which took 2.5× the
-    time of LayerNorm's fused kernel; these take about half of that. On a GPU, F.rms_norm is
-    fused and used instead (RMSNorm.forward). Tested against the formula and finite differences.
+    time of LayerNorm's fused kernel; these take about as long as LayerNorm's (fwd+bwd of
+    (12, 64, 128): 220 µs against 700 for F.rms_norm and 267 for LayerNorm). Each pass
+    allocates one activation-sized tensor (autograd's backward of the formula: four): on a CPU,
+    a new tensor of that size can cost more than a pass over it. On a GPU, F.rms_norm is fused
+    and used instead (RMSNorm.forward).
+    Tested against the formula and finite differences.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, eps: float) -> torch.Tensor:
-        inverse_rms = torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)  # (..., 1)
-        y = x * inverse_rms
+        y = x.square()  # (..., C), then overwritten by the output
+        inverse_rms = y.mean(-1, keepdim=True).add_(eps).rsqrt_()  # (..., 1)
+        torch.mul(x, inverse_rms, out=y)
         ctx.save_for_backward(y, inverse_rms)
         return y
 
@@ -35,7 +40,9 @@ class RMSNormFunction(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         # dyᵢ/dxⱼ = (δᵢⱼ - yᵢyⱼ / C) / rms: the gradient minus its component along y, rescaled.
         y, inverse_rms = ctx.saved_tensors
-        return inverse_rms * (grad - y * (grad * y).mean(-1, keepdim=True)), None
+        product = grad * y  # (..., C), then overwritten by the gradient
+        along_y = product.mean(-1, keepdim=True)  # (..., 1)
+        return torch.addcmul(grad, y, along_y, value=-1, out=product).mul_(inverse_rms), None
 
 
 class RMSNorm(nn.Module):

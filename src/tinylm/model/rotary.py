@@ -24,13 +24,40 @@ def rotary_tables(block_size: int, head_dim: int, base: float) -> tuple[torch.Te
     return torch.cat([angle.cos(), angle.cos()], 1), torch.cat([-angle.sin(), angle.sin()], 1)
 
 
+class RotationFunction(torch.autograd.Function):
+    """x·cos + (x₂, x₁)·sin, and its gradient: the turn by the opposite angle, g·cos - (g₂, g₁)·sin.
+
+    Each way allocates one tensor the size of x and adds the swapped halves into its halves in
+    place: autograd's backward of the formula allocates four, and on a CPU a new
+    activation-sized tensor can cost more than a pass over it.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(cos, sin)
+        return turn(x, cos, sin, direction=1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        cos, sin = ctx.saved_tensors
+        return turn(grad, cos, sin, direction=-1), None, None
+
+
+def turn(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, direction: int) -> torch.Tensor:
+    """x·cos + direction·(x₂, x₁)·sin, halves (..., D/2) added in place into one new tensor."""
+    half = x.size(-1) // 2
+    turned = x * cos  # (B, T, heads, D)
+    turned[..., :half].addcmul_(x[..., half:], sin[..., :half], value=direction)
+    turned[..., half:].addcmul_(x[..., :half], sin[..., half:], value=direction)
+    return turned
+
+
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Turn each pair (x₁, x₂) of x (B, T, heads, D) by its angle: (x₁cos - x₂sin,
     x₂cos + x₁sin). cos, sin (T, 1, D) are the tables' rows for x's positions, for every head.
 
     Written as x·cos + (x₂, x₁)·sin: three operations, where the pairs spelled out take seven
-    (the step time counts on a CPU).
+    (the step time counts on a CPU), and a gradient written out (RotationFunction).
     """
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # tables stay fp32; x may be bf16
-    swapped = x.roll(x.size(-1) // 2, dims=-1)  # (x₂, x₁)
-    return torch.addcmul(x * cos, swapped, sin)  # (B, T, heads, D)
+    return RotationFunction.apply(x, cos, sin)  # (B, T, heads, D)

@@ -25,12 +25,14 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any, NoReturn
 
-from omegaconf import OmegaConf
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
-from tinylm.errors import ConfigError
+from tinylm.errors import ConfigError, TinyLMError, WriteError
 from tinylm.runs.folder import RunFolder
-from tinylm.utils.files import write_error
+from tinylm.utils.files import write_atomically, write_error
 
 TORCHRUN_WITHOUT_ID = "none"  # torchrun's run id when it was given no --rdzv-id
 LOG_FOLDER_KEY = "paths.log_dir"  # the setting under which run and sweep folders are made
@@ -58,8 +60,7 @@ def unique_dir(parent: str, name: str) -> str:
             except FileExistsError:
                 continue  # claimed by another job: try the next name
     except OSError as error:
-        print(f"error: {write_error(error, parent_path, LOG_FOLDER_KEY)}", file=sys.stderr)
-        raise SystemExit(1) from None
+        exit_in_hydra_setup(write_error(error, parent_path, LOG_FOLDER_KEY))
 
 
 def distributed_job_id() -> str | None:
@@ -92,13 +93,61 @@ def run_dir(resume: str | None, runs_folder: str, name: str) -> str:
     return unique_dir(runs_folder, name)
 
 
-def hydra_output_subdir(resume: str | None, output_dir: str) -> str | None:
-    """Where Hydra records an invocation: `.hydra` in a new folder; nowhere in the folder of a
-    run being resumed, whose own config and overrides the train command updates once it has
-    checked them, nor in one that holds a run already, which the train command refuses — so a
-    refused command leaves the run folder as it was."""
+def hydra_output_subdir(resume: str | None, output_dir: str, _root_: DictConfig) -> None:
+    """hydra.output_subdir, which Hydra reads just before it records an invocation in the run
+    folder's .hydra/: the record is written here instead, each file atomically, and Hydra is told
+    to write none (None). Hydra's own writes are not atomic, and a full or read-only disk there
+    would reach the user as a traceback; here it is one sentence.
+
+    Nothing is recorded in the folder of a run being resumed, whose own config and overrides the
+    train command updates once it has checked them, nor in one that holds a run already, which
+    the train command refuses — so a refused command leaves the run folder as it was.
+    """
     run = RunFolder(output_dir)
-    return None if resume or run.holds_a_run() else str(run.hydra.relative_to(run.path))
+    if resume or run.holds_a_run():
+        return None
+    task = OmegaConf.masked_copy(_root_, [key for key in _root_ if key != "hydra"])
+    try:
+        # What Hydra writes: the composed config, its own settings, the command-line overrides.
+        write_atomically(run.config, OmegaConf.to_yaml(task), LOG_FOLDER_KEY)
+        write_atomically(
+            run.hydra_config,
+            OmegaConf.to_yaml(OmegaConf.masked_copy(_root_, "hydra")),
+            LOG_FOLDER_KEY,
+        )
+        write_atomically(
+            run.overrides, OmegaConf.to_yaml(_root_.hydra.overrides.task), LOG_FOLDER_KEY
+        )
+    except WriteError as error:
+        exit_in_hydra_setup(error)
+    return None
+
+
+class MakeRunFolder(Callback):
+    """Hydra makes the run's (or the sweep's) folder itself, before any of tinylm's code runs; a
+    folder named on the command line (hydra.run.dir=, hydra.sweep.dir=) that cannot be made
+    would reach the user as Hydra's traceback. Made here first, in Hydra's callback that comes
+    before, it is one sentence. (Folders under paths.log_dir are claimed by unique_dir.)"""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        make_folder(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        make_folder(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
+def make_folder(folder: str, key: str) -> None:
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        exit_in_hydra_setup(write_error(error, Path(folder), key))
+
+
+def exit_in_hydra_setup(error: TinyLMError) -> NoReturn:
+    """End the command with `error`'s sentence. Raised in Hydra's set-up (a resolver of
+    conf/hydra), an error would reach the user as Hydra's traceback; SystemExit passes through."""
+    print(f"error: {error}", file=sys.stderr)
+    raise SystemExit(1)
 
 
 def run_path(folder: str, name: str) -> str:
@@ -111,7 +160,6 @@ RESOLVERS = {
     "unique_dir": unique_dir,
     "run_path": run_path,
     "run_dir": run_dir,
-    "hydra_output_subdir": hydra_output_subdir,
 }
 
 
@@ -120,3 +168,6 @@ def register_resolvers() -> None:
     # in the per-job configs Hydra copies the cache into) returns the folder claimed first.
     for name, resolver in RESOLVERS.items():
         OmegaConf.register_new_resolver(name, resolver, use_cache=True, replace=True)
+    # Reads the whole config (_root_), which OmegaConf's cache cannot key on; Hydra reads it
+    # once per job.
+    OmegaConf.register_new_resolver("hydra_output_subdir", hydra_output_subdir, replace=True)

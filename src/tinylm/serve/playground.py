@@ -23,13 +23,13 @@ from tinylm.errors import ConfigError, TinyLMError
 from tinylm.generation import GenerationSettings, TextStream, decode_steps, encode_prompt
 from tinylm.generation.candidates import top_candidates
 from tinylm.inspection import attention_weights
+from tinylm.serve.limits import Limits
 from tinylm.serve.requests import (
     MAX_SEED,
     STREAMED_STRATEGIES,
     AttentionRequest,
     BadRequest,
     GenerateRequest,
-    Limits,
     check_range,
 )
 

@@ -10,7 +10,6 @@ names a file or is unpickled.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -29,19 +28,6 @@ class BadRequest(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class Limits:
-    """How much one request may ask of the server (conf/serve.yaml's `limits`)."""
-
-    max_body_bytes: int = 65_536
-    max_prompt_chars: int = 20_000
-    max_new_tokens: int = 1_024
-    max_temperature: float = 5.0
-    max_candidates: int = 20
-    waiting: int = 8  # requests that may wait while the model works on one; more get a 503
-    retry_after_s: int = 5  # what a 503 tells the client to wait
-
-
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -53,7 +39,7 @@ class TokenizeRequest(Request):
 # The defaults are GenerationSettings'; the seed's is a fresh random one, told in the reply.
 class GenerateRequest(Request):
     prompt: str = ""
-    strategy: str = "sample"
+    strategy: str = GenerationSettings.strategy
     max_new_tokens: int = GenerationSettings.max_new_tokens
     temperature: float = GenerationSettings.temperature
     top_k: int | None = GenerationSettings.top_k

@@ -11,8 +11,12 @@ from tinylm.schema import setting
 @dataclass(kw_only=True)
 class BPESettings:
     kind: Literal["bpe"]
+    # At most 2^20: beyond any model's vocabulary (GPT-4's 100k, Gemma's 256k), and 🤗's trainer
+    # allocates memory for every token asked (1e9 aborted the process asking for 70 GB).
     vocab_size: int = setting(
-        help="tokens learned from the training text, at least 256 bytes + <|endoftext|>", low=257
+        help="tokens learned from the training text, at least 256 bytes + <|endoftext|>",
+        low=257,
+        high=2**20,
     )
     train_sample_mb: float = setting(
         help="megabytes of training text the merges are learned from", low=0, low_open=True

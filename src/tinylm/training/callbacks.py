@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 
 import torch
 from lightning.fabric.utilities.throughput import get_available_flops
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm, convert_inf
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.strategies import FSDPStrategy
 from lightning.pytorch.utilities import rank_zero_only
@@ -75,7 +77,7 @@ def compute_dtype(precision: str) -> torch.dtype:
 
 class StepProgressBar(TQDMProgressBar):
     """Training batches never run out (an endless epoch), so Lightning's bar has no total;
-    this one counts towards max_steps × accumulate_grad_batches.
+    this one counts towards max_steps × accumulate_grad_batches, also in a resumed run.
 
     It shows the training loss as of the last logging step: the loss is no progress-bar metric,
     which Lightning would read off the device after every batch. And it is redrawn at most
@@ -97,13 +99,33 @@ class StepProgressBar(TQDMProgressBar):
             return trainer.max_steps * trainer.accumulate_grad_batches
         return super().total_train_batches
 
+    def init_train_tqdm(self) -> Tqdm:
+        """Lightning's training bar, made with its total and position: Lightning sets them when
+        an epoch starts, and a resumed run starts inside its one endless epoch, without that
+        call. Starting at the micro-batch it resumes from, the bar's rate counts this process's
+        batches only."""
+        trainer = self.trainer
+        return Tqdm(
+            desc=f"Epoch {trainer.current_epoch}",
+            total=convert_inf(self.total_train_batches),
+            initial=trainer.global_step * trainer.accumulate_grad_batches,
+            position=2 * self.process_position,
+            disable=self.is_disabled,
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stdout,
+            smoothing=0,
+            bar_format=self.BAR_FORMAT,
+        )
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if self.train_loss is None or at_logging_step(trainer, batch_idx):
             loss = getattr(pl_module, "train_loss", None)
             if loss is not None:
                 self.train_loss = float(loss)
         now = time.monotonic()
-        if now - self.last_redraw >= self.REDRAW_SECONDS or trainer.should_stop:
+        last_batch = trainer.should_stop or 0 < trainer.max_steps <= trainer.global_step
+        if now - self.last_redraw >= self.REDRAW_SECONDS or last_batch:  # the end is shown
             self.last_redraw = now
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 

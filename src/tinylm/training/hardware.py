@@ -3,6 +3,8 @@ devices, Lightning's FSDP for a GPT, and DDP inside Hydra sweeps."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from typing import Any
 
 import lightning as L
@@ -17,16 +19,37 @@ from tinylm.model.block import Block
 from tinylm.utils.hydra import in_sweep
 
 
-def check_accelerator_is_here(accelerator: str) -> None:
-    """hardware=gpu on a machine without a CUDA GPU (or mps without Apple's) is one sentence."""
-    missing = (accelerator in ("gpu", "cuda") and not torch.cuda.is_available()) or (
-        accelerator == "mps" and not torch.backends.mps.is_available()
+def check_hardware_is_here(hardware: DictConfig) -> None:
+    """What `hardware.*` asks of this machine, before Lightning refuses it with a traceback:
+    hardware=gpu without a CUDA GPU (mps without Apple's, tpu without torch_xla),
+    hardware=fsdp without CUDA."""
+    accelerator = hardware.get("accelerator", "auto")
+    missing = (
+        (accelerator in ("gpu", "cuda") and not torch.cuda.is_available())
+        or (accelerator == "mps" and not torch.backends.mps.is_available())
+        or (accelerator == "tpu" and importlib.util.find_spec("torch_xla") is None)
     )
     if missing:
         raise ConfigError(
             f"hardware.accelerator={accelerator}, but this machine has no such device; use "
             "hardware=auto (a GPU when there is one, else the CPU) or hardware=cpu."
         )
+    if is_fsdp(hardware.get("strategy")) and (
+        accelerator == "cpu" or not torch.cuda.is_available()
+    ):
+        raise ConfigError(
+            "hardware=fsdp shards the model over CUDA GPUs (Lightning's FSDP runs on nothing "
+            "else), and this run has none; use hardware=ddp hardware.accelerator=cpu for several "
+            "processes on the CPU, or hardware=cpu."
+        )
+
+
+def is_fsdp(strategy: Any) -> bool:
+    """Whether `hardware.strategy` shards the model: conf/hardware/fsdp.yaml's, or one of
+    Lightning's FSDP strategies by name (fsdp, fsdp_cpu_offload)."""
+    if isinstance(strategy, DictConfig | dict):
+        return strategy.get("_target_") == f"{__name__}.{fsdp_strategy.__name__}"
+    return isinstance(strategy, str) and strategy.startswith("fsdp")
 
 
 def process_count(trainer: L.Trainer) -> int:
@@ -71,16 +94,30 @@ def apply_global_batch(trainer: L.Trainer, global_batch_size: int, micro_batch_s
         trainer.val_check_interval *= accumulation
 
 
-def refuse_relaunch_inside_sweep(trainer: L.Trainer) -> None:
-    """Lightning starts the other processes of hardware=ddp on one machine by running the
+def check_processes_can_start(trainer: L.Trainer) -> None:
+    """Refuse the processes Lightning could not start, or would start wrongly, on its own.
+
+    Several machines (hardware.num_nodes > 1) need their processes started by srun or torchrun
+    on each machine, or by hand with MASTER_ADDR and NODE_RANK set; started plainly, this one
+    process would wait for the others forever.
+
+    Lightning starts the other processes of hardware=ddp on one machine by running the
     command line again (sys.argv) with the run folder added. Inside a Hydra multirun that
     command line is the whole sweep, so every child would start sweeps of its own."""
-    if not in_sweep() or trainer.num_devices == 1:
-        return
     # LightningEnvironment is the one where Lightning starts the processes; under torchrun or
     # SLURM (their own environments) every process was started already. Its own test for that,
     # LOCAL_RANK in os.environ, cannot be trusted here: an earlier DDP job of the sweep left it.
-    if not isinstance(trainer.strategy.cluster_environment, LightningEnvironment):
+    # A single-device strategy has no cluster environment: nothing to start.
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    started_by_lightning = isinstance(environment, LightningEnvironment)
+    if started_by_lightning and trainer.num_nodes > 1 and "MASTER_ADDR" not in os.environ:
+        raise ConfigError(
+            f"hardware.num_nodes={trainer.num_nodes}, but this process was not started by srun "
+            "or torchrun, so it would wait for the other machines forever; start one process "
+            "per device on each machine as conf/hardware/multinode.yaml shows, or set "
+            "hardware.num_nodes=1."
+        )
+    if not in_sweep() or trainer.num_devices == 1 or not started_by_lightning:
         return
     raise ConfigError(
         f"A sweep job cannot start {trainer.num_devices} processes on this machine: Lightning "

@@ -36,6 +36,20 @@ class TrainerSettings:
         help="the largest global gradient norm; null or 0: no clipping", low=0
     )
     deterministic: bool | Literal["warn"] = setting(help="only deterministic torch kernels")
+    # Trainer arguments conf/train.yaml does not ship, often added with +trainer.NAME=: checked
+    # here, since Lightning takes them unchecked and fails on them mid-fit.
+    max_epochs: int | None = setting(None, "passes over the data; -1: no limit", low=-1)
+    min_steps: int | None = setting(None, "steps before early stopping may stop", low=0)
+    limit_train_batches: int | float | None = setting(
+        None, "batches per epoch, or a fraction ≤ 1.0", low=0, low_open=True
+    )
+    num_sanity_val_steps: int | None = setting(
+        None, "validation batches run before training; -1: all", low=-1
+    )
+    overfit_batches: int | float | None = setting(None, "train on these batches only", low=0)
+    detect_anomaly: bool | None = setting(None, "torch's anomaly detection (slow)")
+    enable_progress_bar: bool | None = setting(None, "Lightning's progress bar")
+    enable_model_summary: bool | None = setting(None, "the table of layers at the start")
 
     def __post_init__(self) -> None:
         batches = self.limit_val_batches
@@ -44,6 +58,14 @@ class TrainerSettings:
                 f"trainer.limit_val_batches={batches} is not allowed: a number of batches is a "
                 "whole number, and a fraction of the split is at most 1.0; change it."
             )
+
+
+# What Lightning's Trainer takes as `precision` (lightning.fabric.connector._PRECISION_INPUT),
+# named here so that a command's start does not import Lightning.
+PRECISIONS = (
+    "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "transformer-engine",
+    "transformer-engine-float16", 64, 32, 16, "64", "32", "16", "bf16",
+)  # fmt: skip
 
 
 @dataclass(kw_only=True)
@@ -56,4 +78,6 @@ class HardwareSettings:
     )
     num_nodes: int = setting(help="machines", low=1)
     strategy: str | dict = setting(help="auto, ddp, or a strategy's settings")
-    precision: str | int | None = setting(help="32-true, bf16-mixed, 16-mixed, ...; null: auto")
+    precision: str | int | None = setting(
+        help="null: bf16-mixed on a GPU that has it, else 32-true", choices=PRECISIONS
+    )

@@ -26,9 +26,9 @@ from tinylm.runs.interrupts import StopOnSignal
 from tinylm.training.callbacks import LossCurve
 from tinylm.training.hardware import (
     apply_global_batch,
-    check_accelerator_is_here,
+    check_hardware_is_here,
+    check_processes_can_start,
     process_count,
-    refuse_relaunch_inside_sweep,
     trainer_kwargs,
 )
 from tinylm.training.init_from import starting_point
@@ -74,7 +74,7 @@ def fit(cfg: DictConfig) -> TrainingResult:
     make_datamodule = instantiate(cfg.data, _partial_=True, _convert_="all")
     datamodule: TokenDataModule = make_datamodule(**data_settings)
     trainer = build_trainer(cfg, output_dir)
-    refuse_relaunch_inside_sweep(trainer)
+    check_processes_can_start(trainer)
     if datamodule.global_batch_size is not None:
         apply_global_batch(trainer, datamodule.global_batch_size, datamodule.batch_size)
 
@@ -120,7 +120,7 @@ def model_config(settings: DictConfig, vocab_size: int) -> GPTConfig:
 def build_trainer(cfg: DictConfig, output_dir: Path) -> L.Trainer:
     """Lightning's Trainer with `trainer.*`, `hardware.*`, the loggers and the callbacks; the
     arguments it refuses (an unknown one, a value it cannot use) are one sentence."""
-    check_accelerator_is_here(cfg.hardware.get("accelerator", "auto"))
+    check_hardware_is_here(cfg.hardware)
     try:
         return L.Trainer(
             **trainer_kwargs(cfg),
@@ -134,7 +134,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> L.Trainer:
             plugins=[AtomicCheckpointIO()],
             default_root_dir=str(output_dir),
         )
-    except (MisconfigurationException, TypeError) as error:
+    except (MisconfigurationException, TypeError, ValueError) as error:
         raise ConfigError(
             f"Lightning's Trainer refuses the trainer/hardware settings: {error}"
         ) from error

@@ -65,10 +65,12 @@ def write_error(error: OSError, path: Path, folder_key: str) -> WriteError:
             f"{folder_key} elsewhere."
         )
     if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        action = "make it writable"
-    else:
-        action = "free space"
-    return WriteError(f"{reason} while saving {path}: {action} or point {folder_key} elsewhere.")
+        action = "make it writable or "
+    elif error.errno in (errno.ENOSPC, errno.EDQUOT):
+        action = "free space or "
+    else:  # a folder that cannot be made there at all (under /proc, a missing drive)
+        action = ""
+    return WriteError(f"{reason} while saving {path}: {action}point {folder_key} elsewhere.")
 
 
 def fsync_folder(folder: Path) -> None:
