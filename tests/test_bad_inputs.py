@@ -175,6 +175,8 @@ CASES = [
     Case("a run folder that cannot be made", "compare",
          ("runs={run}", "hydra.run.dir=/proc/tinylm-run"), "point hydra.run.dir elsewhere"),
     # compare
+    Case("compare: a figure that is not a PNG", "compare", ("runs={run}", "output={bad}/plot.jpg"),
+         "does not end in .png"),
     Case("compare: a folder that is not there", "compare", ("runs={bad}/missing",), "missing"),
     Case("compare: no runs given", "compare", (), "runs"),
 ]  # fmt: skip

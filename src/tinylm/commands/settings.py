@@ -130,6 +130,13 @@ class CompareSettings(CommandSettings):
         "one's difference from it, seed by seed"
     )
 
+    def __post_init__(self) -> None:
+        if not str(self.output).endswith(".png"):  # savefig writes PNG bytes whatever the name
+            raise ConfigError(
+                f"output={self.output} does not end in .png: compare draws a PNG (its table goes "
+                "beside it as .md); give a path ending in .png."
+            )
+
 
 @dataclass(kw_only=True)
 class AttentionSettings(CommandSettings):

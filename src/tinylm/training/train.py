@@ -23,7 +23,7 @@ from tinylm.runs.checkpoint_io import AtomicCheckpointIO, StopWhenSaveFailed
 from tinylm.runs.continuation import ContinueFromCheckpoint
 from tinylm.runs.folder import RunFolder
 from tinylm.runs.interrupts import StopOnSignal
-from tinylm.training.callbacks import LossCurve
+from tinylm.runs.loss_curve import LossCurve
 from tinylm.training.hardware import (
     apply_global_batch,
     check_hardware_is_here,
@@ -31,7 +31,7 @@ from tinylm.training.hardware import (
     process_count,
     trainer_kwargs,
 )
-from tinylm.training.init_from import starting_point
+from tinylm.training.init_from import StartingPoint, starting_point
 from tinylm.training.module import GPTLightningModule
 from tinylm.training.optim import capped_warmup_note
 from tinylm.training.wandb_logger import finish_wandb_run
@@ -51,53 +51,25 @@ class TrainingResult:
 
 
 def fit(cfg: DictConfig) -> TrainingResult:
-    """Train as `cfg` says; return what the run reached."""
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    output_dir = Path(cfg.paths.output_dir)
+    """Train as `cfg` says; return what the run reached.
 
-    # Every setting's kind and range was checked when the command started
-    # (tinylm.commands.settings); what needs a file, a checkpoint or this machine is checked here,
-    # still before the data is tokenized, which can take long.
-    optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
-    if cfg.get("ckpt_path") and Path(cfg.ckpt_path).is_dir():
-        raise ConfigError(
-            f"ckpt_path={cfg.ckpt_path} is a folder; training starts from a checkpoint file, "
-            f"e.g. ckpt_path={RunFolder(cfg.ckpt_path).last_checkpoint}, and "
-            f"resume={cfg.ckpt_path} continues a run in its own folder."
-        )
+    The recipe: seed, data, trainer, model, hyper-parameters, fit, result. The trainer comes
+    before the model because the model's vocabulary is the tokenizer's, and a char or BPE
+    tokenizer is learned from the data: what the trainer refuses is said before the data is
+    tokenized, which can take long. Every setting's kind and range was checked when the command
+    started (tinylm.commands.settings); what needs a file, a checkpoint or this machine is
+    checked first here, by check_before_fit.
+    """
+    check_before_fit(cfg)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     # init_from: the source's architecture (written into cfg.model), tokenizer and weights.
     start = starting_point(cfg, command_line_overrides()) if cfg.get("init_from") else None
-    shape = model_config(cfg.model, vocab_size=1).to_dict()
-    if cfg.get("ckpt_path"):
-        check_checkpoint_fits(cfg.ckpt_path, {k: v for k, v in shape.items() if k != "vocab_size"})
     data_settings = start.data_settings() if start else {}
     make_datamodule = instantiate(cfg.data, _partial_=True, _convert_="all")
     datamodule: TokenDataModule = make_datamodule(**data_settings)
-    trainer = build_trainer(cfg, output_dir)
-    check_processes_can_start(trainer)
-    if datamodule.global_batch_size is not None:
-        apply_global_batch(trainer, datamodule.global_batch_size, datamodule.batch_size)
-
-    # Set up here, before fitting, because the model's vocabulary comes from the tokenizer and
-    # a char or BPE tokenizer is learned from the data. setup() builds a missing cache itself;
-    # every process may call it: one builds, under a lock, the others reuse it.
-    datamodule.setup("fit")
-    tokenizer = datamodule.tokenizer
-    vocab_size = start.vocab_size if start else tokenizer.vocab_size
-    module = GPTLightningModule(
-        model_config=model_config(cfg.model, vocab_size).to_dict(),
-        optimizer=optimizer,
-        tokenizer_state=tokenizer.state_dict(),
-        data_fingerprint=datamodule.cache.key,
-        data_config=OmegaConf.to_container(cfg.data, resolve=True) | data_settings,
-        compile=cfg.compile,
-    )
-    if start:
-        start.copy_weights_into(module.model)
-    if cfg.get("ckpt_path"):
-        vocab_size = module.hparams.model_config["vocab_size"]
-        check_checkpoint_fits(cfg.ckpt_path, {"vocab_size": vocab_size}, tokenizer)
-    report_start(cfg, module, datamodule, trainer, output_dir)
+    trainer = build_trainer(cfg, datamodule)
+    module = build_module(cfg, datamodule, start, data_settings)
+    report_start(cfg, module, datamodule, trainer)
     completed = False
     try:
         for logger in trainer.loggers:  # the whole resolved config, next to the module's hparams
@@ -112,17 +84,39 @@ def fit(cfg: DictConfig) -> TrainingResult:
     return report_end(trainer)
 
 
+def check_before_fit(cfg: DictConfig) -> None:
+    """Refuse, in one sentence each, what `cfg` asks that cannot be: hardware this machine
+    lacks (tinylm.training.hardware), a ckpt_path that is a folder, missing, unreadable or of
+    another model shape. The checkpoint's tokenizer is checked once the data has given this run
+    its own (build_module)."""
+    check_hardware_is_here(cfg.hardware)
+    ckpt_path = cfg.get("ckpt_path")
+    if not ckpt_path:
+        return
+    if Path(ckpt_path).is_dir():
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} is a folder; training starts from a checkpoint file, "
+            f"e.g. ckpt_path={RunFolder(ckpt_path).last_checkpoint}, and "
+            f"resume={ckpt_path} continues a run in its own folder."
+        )
+    if not cfg.get("init_from"):  # with init_from, the model's shape is read from ckpt_path
+        shape = model_config(cfg.model, vocab_size=1).to_dict()
+        check_checkpoint_fits(ckpt_path, {k: v for k, v in shape.items() if k != "vocab_size"})
+
+
 def model_config(settings: DictConfig, vocab_size: int) -> GPTConfig:
     """The GPTConfig that `model.*` describes (its keys checked by the command's schema)."""
     return GPTConfig(vocab_size=vocab_size, **settings)
 
 
-def build_trainer(cfg: DictConfig, output_dir: Path) -> L.Trainer:
-    """Lightning's Trainer with `trainer.*`, `hardware.*`, the loggers and the callbacks; the
-    arguments it refuses (an unknown one, a value it cannot use) are one sentence."""
-    check_hardware_is_here(cfg.hardware)
+def build_trainer(cfg: DictConfig, datamodule: TokenDataModule) -> L.Trainer:
+    """Lightning's Trainer with `trainer.*`, `hardware.*`, the loggers and the callbacks, taking
+    the data's global batch on this machine's processes; what it refuses (an unknown argument,
+    a value it cannot use, processes that it could not start or would start wrongly) is one
+    sentence."""
+    output_dir = Path(cfg.paths.output_dir)
     try:
-        return L.Trainer(
+        trainer = L.Trainer(
             **trainer_kwargs(cfg),
             logger=list(instantiate_dict(cfg.get("logger")).values()),
             # Checkpoints are written whole or not at all; a failed save stops every process.
@@ -138,9 +132,39 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> L.Trainer:
         raise ConfigError(
             f"Lightning's Trainer refuses the trainer/hardware settings: {error}"
         ) from error
+    check_processes_can_start(trainer)
+    if datamodule.global_batch_size is not None:
+        apply_global_batch(trainer, datamodule.global_batch_size, datamodule.batch_size)
+    return trainer
 
 
-def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) -> None:
+def build_module(
+    cfg: DictConfig, datamodule: TokenDataModule, start: StartingPoint | None, data_settings: dict
+) -> GPTLightningModule:
+    """The GPT to train, with the vocabulary of the data's tokenizer (or init_from's weights).
+
+    Sets the data up first: a char or BPE tokenizer is learned from it. setup() builds a
+    missing cache itself; every process may call it: one builds, under a lock, the others reuse
+    it."""
+    datamodule.setup("fit")
+    tokenizer = datamodule.tokenizer
+    vocab_size = start.vocab_size if start else tokenizer.vocab_size
+    if cfg.get("ckpt_path"):
+        check_checkpoint_fits(cfg.ckpt_path, {"vocab_size": vocab_size}, tokenizer)
+    module = GPTLightningModule(
+        model_config=model_config(cfg.model, vocab_size).to_dict(),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        tokenizer_state=tokenizer.state_dict(),
+        data_fingerprint=datamodule.cache.key,
+        data_config=OmegaConf.to_container(cfg.data, resolve=True) | data_settings,
+        compile=cfg.compile,
+    )
+    if start:
+        start.copy_weights_into(module.model)
+    return module
+
+
+def report_start(cfg, module, datamodule, trainer: L.Trainer) -> None:
     model = module.model
     processes = process_count(trainer)
     tokens_per_step = (
@@ -149,7 +173,7 @@ def report_start(cfg, module, datamodule, trainer: L.Trainer, output_dir: Path) 
         * trainer.accumulate_grad_batches
         * processes
     )
-    info(f"Run folder: {output_dir.resolve()}")
+    info(f"Run folder: {Path(cfg.paths.output_dir).resolve()}")
     info(f"Data: {datamodule.describe()}")
     info(f"Tokenizer: {datamodule.tokenizer.describe()}")
     info(
