@@ -123,3 +123,41 @@ def test_the_table_gives_bpb_throughput_parameters_and_steps_and_seconds_to_a_ta
         ["+ablation=fast", "1.7000", "30", "1.7000", "2.5500", "1,000", parameters, "20", "40.0"],
         ["+ablation=slow", "2.0000", "30", "2.0000", "3.0000", "1,000", parameters, "30", "60.0"],
     ]
+
+
+def test_runs_of_several_seeds_get_a_table_of_means_spreads_and_paired_differences(
+    tmp_path, capsys
+):
+    finals = {("none", 1): 2.0, ("none", 2): 2.2, ("rope", 1): 1.8, ("rope", 2): 2.1}
+    for (name, seed), final in finals.items():
+        folder = tmp_path / f"sweep_seed{seed}" / name
+        write_run(folder, [f"+ablation={name}", f"seed={seed}"], [2.6, final])
+        OmegaConf.save(OmegaConf.create({"seed": seed}), folder / ".hydra" / "config.yaml")
+
+    table = compare(compose_config("compare", f"runs={tmp_path}", "target=2.05", "baseline=none",
+                                   f"output={tmp_path / 'curves.png'}"))  # fmt: skip
+
+    per_run, over_seeds = table.split("\n\n")
+    assert len(per_run.splitlines()) == 2 + 4  # every run, each seed its own row
+    header, _, *rows = ([cell.strip() for cell in line.split("|")[1:-1]]
+                        for line in over_seeds.splitlines())  # fmt: skip
+    assert header[:8] == ["setting", "seeds", "final val/loss: mean", "spread",
+                          "− +ablation=none: mean (paired)", "spread", "final val/bpb: mean",
+                          "spread"]  # fmt: skip
+    assert header[8:10] == ["steps to 2.05 (each seed)", "s to 2.05 (median)"]
+    # rope: finals 1.8 and 2.1; seed by seed 0.2 and 0.1 below the baseline's 2.0 and 2.2.
+    assert [row[:6] + row[8:10] for row in rows] == [
+        ["+ablation=rope", "1, 2", "1.9500", "0.3000", "-0.1500", "0.1000", "20 / -", "-"],
+        ["+ablation=none", "1, 2", "2.1000", "0.2000", "+0.0000", "0.0000", "20 / -", "-"],
+    ]
+
+
+def test_a_baseline_that_names_no_setting_or_several_is_a_clear_error(tmp_path):
+    for name, override in (("a", "+ablation=none"), ("b", "+x=rope"), ("c", "+y=rope")):
+        write_run(tmp_path / name, [override], [2.0])
+    output = f"output={tmp_path / 'curves.png'}"
+    with pytest.raises(ConfigError, match="baseline=gelu names none of the settings"):
+        compare(compose_config("compare", f"runs={tmp_path}", "baseline=gelu", output))
+    with pytest.raises(ConfigError, match="baseline=rope names several"):
+        compare(compose_config("compare", f"runs={tmp_path}", "baseline=rope", output))
+    assert not (tmp_path / "curves.png").exists()  # refused before anything is drawn

@@ -26,7 +26,7 @@ def compare(cfg: DictConfig) -> str:
         )
     folders = [str(run) for run in runs] if isinstance(runs, ListConfig) else [str(runs)]
     output = Path(cfg.output)
-    table = compare_runs(folders, output, target=cfg.get("target"))
+    table = compare_runs(folders, output, target=cfg.get("target"), baseline=cfg.get("baseline"))
     write_atomically(output.with_suffix(".md"), table + "\n", folder_key="output")
     print(table)
     log.info(f"Loss curves: {output}")

@@ -125,6 +125,10 @@ class CompareSettings(CommandSettings):
     runs: str | list[str] | None = setting(help="run or sweep folders")
     output: str = setting(help="the PNG; the table goes beside it")
     target: float | None = setting(help="a val/loss: the table adds each run's time to reach it")
+    baseline: str | None = setting(
+        help="a setting of the table over seeds (baseline=none: +ablation=none): it adds each "
+        "one's difference from it, seed by seed"
+    )
 
     def __post_init__(self) -> None:
         if not str(self.output).endswith(".png"):  # savefig writes PNG bytes whatever the name

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from omegaconf import OmegaConf
 
-from tinylm.errors import TinyLMError
+from tinylm.errors import ConfigError, TinyLMError
 from tinylm.experiments.tables import loss_text, markdown_table, varying_overrides
 from tinylm.model import GPT, GPTConfig
 from tinylm.runs.folder import RunFolder, runs_under
@@ -47,6 +47,11 @@ class Run:
     vocab_size: int | None = None  # for the chance level, ln V
     seconds: float | None = None  # the run's training time and steps, from its result.json
     steps: int | None = None
+    seed: int | None = None  # from the run's composed config
+
+    @property
+    def final(self) -> float | None:
+        return self.val[-1][1] if self.val else None
 
     @property
     def best(self) -> tuple[int, float] | None:
@@ -87,13 +92,14 @@ def read_run(run: RunFolder) -> Run:
     overrides = list(OmegaConf.load(run.overrides)) if run.overrides.is_file() else []
     result = run.read_result() or {}
     model_config = saved_model_config(run.hparams)
+    config = OmegaConf.load(run.config) if run.config.is_file() else {}
     return Run(
         run.path, overrides, points("val/loss"), points("train/loss"),
         final_bpb=bpb[-1] if bpb else None,
         tokens_per_sec=statistics.median(throughput) if throughput else None,
         parameters=parameter_count(model_config) if model_config else None,
         vocab_size=model_config["vocab_size"] if model_config else None,
-        seconds=result.get("seconds"), steps=result.get("steps"),
+        seconds=result.get("seconds"), steps=result.get("steps"), seed=config.get("seed"),
     )  # fmt: skip
 
 
@@ -110,15 +116,21 @@ def parameter_count(model_config: dict) -> int:
         return GPT(GPTConfig(**model_config)).num_parameters()
 
 
-def compare(folders: list[str], output: Path, target: float | None = None) -> str:
+def compare(
+    folders: list[str], output: Path, target: float | None = None, baseline: str | None = None
+) -> str:
     """Draw every run's losses against the step into `output`; return the table, with the
-    steps (and seconds) each run took to reach the val/loss `target` when one is given."""
+    steps (and seconds) each run took to reach the val/loss `target` when one is given, and,
+    when the runs span several seeds, the table over seeds (see `seeds_table`)."""
     runs = sorted(find_runs(folders), key=lambda r: r.best[1] if r.best else float("inf"))
     # A run is named by the overrides that set it apart from the others, else by its folder.
     differences = varying_overrides([run.overrides for run in runs]) if len(runs) > 1 else [[]]
     labels = [
         " ".join(diff) or run.folder.name for diff, run in zip(differences, runs, strict=True)
     ]
+    settings = settings_of(runs)
+    if baseline is not None:
+        baseline = baseline_setting(settings, baseline)
 
     figure = draw_curves(runs, labels)
     with atomic_write(output, "wb", folder_key="output") as handle:
@@ -130,15 +142,96 @@ def compare(folders: list[str], output: Path, target: float | None = None) -> st
     rows = []
     for run, label in zip(runs, labels, strict=True):
         step, loss = run.best or ("-", None)
-        final = run.val[-1][1] if run.val else None
-        row = [label, loss_text(loss), str(step), loss_text(final), loss_text(run.final_bpb),
+        row = [label, loss_text(loss), str(step), loss_text(run.final), loss_text(run.final_bpb),
                optional(run.tokens_per_sec, "{:,.0f}"),
                optional(run.parameters, "{:,}")]  # fmt: skip
         if target is not None:
             reached = run.first_step_at(target)
             row += [optional(reached, "{}"), optional(seconds_to(run, reached), "{:.1f}")]
         rows.append([*row, str(run.folder)])
-    return markdown_table(header, rows)
+    table = markdown_table(header, rows)
+    if baseline is not None or len({run.seed for run in runs}) > 1:
+        table += "\n\n" + seeds_table(settings, target, baseline)
+    return table
+
+
+def settings_of(runs: list[Run]) -> dict[str, list[Run]]:
+    """The runs grouped by setting: by the overrides that tell them apart, the seed aside."""
+    names = varying_overrides([without_seed(run.overrides) for run in runs])
+    settings: dict[str, list[Run]] = {}
+    for name, run in zip(names, runs, strict=True):
+        settings.setdefault(" ".join(name) or run.folder.name, []).append(run)
+    return settings
+
+
+def baseline_setting(settings: dict[str, list[Run]], baseline: str) -> str:
+    """The setting `baseline` names: by its whole name, or by the value of its one override
+    (baseline=none for +ablation=none, which Hydra's command line cannot take unquoted)."""
+
+    def value(name: str) -> str | None:
+        return name.partition("=")[2] if " " not in name else None
+
+    named = [name for name in settings if baseline in (name, value(name))]
+    if len(named) != 1:
+        raise ConfigError(
+            f"baseline={baseline} names {'several' if named else 'none'} of the settings compared "
+            f"({', '.join(settings)}); give one of them, e.g. baseline=none for +ablation=none."
+        )
+    return named[0]
+
+
+def without_seed(overrides: list[str]) -> list[str]:
+    return [o for o in overrides if o.lstrip("+~").split("=")[0] != "seed"]
+
+
+def seeds_table(settings: dict[str, list[Run]], target: float | None, baseline: str | None) -> str:
+    """One row per setting: its seeds, the mean final val/loss and bits per byte with their
+    spread (largest minus smallest over the seeds), and with a `baseline` (a setting's name, e.g.
+    +ablation=none) the difference from it seed by seed (mean and spread of run − baseline run
+    of the same seed: paired, so a seed's own luck cancels). Best mean first."""
+    base = {run.seed: run.final for run in settings.get(baseline, [])}
+
+    header = ["setting", "seeds", "final val/loss: mean", "spread"]
+    if baseline is not None:
+        header += [f"− {baseline}: mean (paired)", "spread"]
+    header += ["final val/bpb: mean", "spread"]
+    if target is not None:
+        header += [f"steps to {target} (each seed)", f"s to {target} (median)"]
+    header += ["tokens/s (median)", "parameters"]
+    rows = []
+    for name, runs in settings.items():
+        group = sorted(runs, key=lambda run: (run.seed is None, run.seed or 0))
+        finals = [run.final for run in group if run.final is not None]
+        seeds = ", ".join(optional(run.seed, "{}") for run in group)
+        row = [name, seeds, *mean_and_spread(finals)]
+        if baseline is not None:
+            paired = [run.final - base[run.seed] for run in group
+                      if run.final is not None and base.get(run.seed) is not None]  # fmt: skip
+            row += mean_and_spread(paired, signed=True)
+        row += mean_and_spread([run.final_bpb for run in group if run.final_bpb is not None])
+        if target is not None:
+            steps = [run.first_step_at(target) for run in group]
+            seconds = [seconds_to(run, step) for run, step in zip(group, steps, strict=True)]
+            row += [" / ".join(optional(step, "{}") for step in steps),
+                    optional(median_of(seconds), "{:.1f}")]  # fmt: skip
+        parameters = sorted({optional(run.parameters, "{:,}") for run in group})
+        row += [optional(median_of([run.tokens_per_sec for run in group]), "{:,.0f}"),
+                " / ".join(parameters)]  # fmt: skip
+        rows.append((statistics.mean(finals) if finals else float("inf"), row))
+    rows.sort(key=lambda pair: pair[0])
+    return markdown_table(header, [row for _, row in rows])
+
+
+def mean_and_spread(values: list[float], signed: bool = False) -> list[str]:
+    if not values:
+        return ["-", "-"]
+    mean = f"{statistics.mean(values):+.4f}" if signed else loss_text(statistics.mean(values))
+    return [mean, f"{max(values) - min(values):.4f}"]
+
+
+def median_of(values: list[float | None]) -> float | None:
+    """The median when every run has a value: a run that never got one makes it unknown."""
+    return None if not values or None in values else statistics.median(values)
 
 
 def seconds_to(run: Run, step: int | None) -> float | None:
