@@ -25,10 +25,10 @@ train: install
 # Every test, the slow ones included, on every core (pytest-xdist). A file's tests run on one
 # worker (--dist loadfile), so a fixture that a file's tests share (a trained run) is built once.
 test: install
-	$(PYTHON) -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
 test-fast: install
-	$(PYTHON) -m pytest -n auto --dist loadfile -m "not slow" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n auto --dist worksteal -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(PYTHON) -m ruff check src tests scripts benchmarks
