@@ -23,7 +23,8 @@ train: install
 	$(PYTHON) scripts/train.py $(ARGS)
 
 # Every test, the slow ones included, on every core (pytest-xdist). A file's tests run on one
-# worker (--dist loadfile), so a fixture that a file's tests share (a trained run) is built once.
+# worker first; an idle worker then takes tests from the other (--dist worksteal), so no file's
+# tests queue behind each other on one core. Shared trained runs are built once (tests/conftest.py).
 test: install
 	$(PYTHON) -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
