@@ -22,8 +22,8 @@ $(VENV)/.installed: pyproject.toml
 train: install
 	$(PYTHON) scripts/train.py $(ARGS)
 
-# Every test, the slow ones included, on every core (pytest-xdist). A file's tests run on one
-# worker first; an idle worker then takes tests from the other (--dist worksteal), so no file's
+# Every test, the slow ones included, on every core (pytest-xdist): the tests are split between
+# the workers and an idle worker takes tests from a busy one (--dist worksteal), so no file's
 # tests queue behind each other on one core. Shared trained runs are built once (tests/conftest.py).
 test: install
 	$(PYTHON) -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
