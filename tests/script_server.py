@@ -6,8 +6,9 @@ child takes the script's argv, working directory and sys.path as `python <script
 its stdin from /dev/null and its stdout and stderr into files, and runs the script's file as
 `__main__` (runpy). What the imports printed is written first into the child's output, as a
 fresh interpreter would print it. The exit status is the script's own: what SystemExit, an
-uncaught exception (with its traceback) or a signal makes of it. The environment is the one
-the server started with: a server serves one environment.
+uncaught exception (with its traceback) or a signal makes of it. The child's environment is the
+request's; the server was started with the same one, up to PYTEST_CURRENT_TEST (pytest changes
+it at every test phase; no import reads it), so one server serves every test of a worker.
 
 Requests and replies are JSON lines on two pipes whose descriptors the client passes:
     python tests/script_server.py <read fd> <write fd>
@@ -32,7 +33,7 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 PRELOADED = ["torch", "lightning", "hydra", "tinylm.commands.train", "tinylm.commands.eval",
              "tinylm.commands.generate", "tinylm.commands.prepare_data",
              "tinylm.commands.export", "tinylm.commands.compare",
-             "tinylm.commands.attention"]  # fmt: skip
+             "tinylm.commands.attention", "tinylm.commands.serve"]  # fmt: skip
 
 
 def preload() -> dict[int, bytes]:
@@ -84,6 +85,8 @@ def become_the_script(request: dict, printed_on_import: dict[int, bytes]) -> Non
             output.write(printed_on_import[fd])
             output.flush()
             os.dup2(output.fileno(), fd)
+    os.environ.clear()
+    os.environ.update(request["env"])
     os.chdir(request["cwd"])
     script = request["script"]
     sys.argv = [script, *request["args"]]
@@ -108,10 +111,10 @@ class ScriptServer:
         self.lock = threading.Lock()  # one request at a time
 
     def run(
-        self, script: Path, *args: str, cwd: Path, timeout: int = 600
+        self, script: Path, *args: str, cwd: Path, env: dict[str, str], timeout: int = 600
     ) -> subprocess.CompletedProcess:
         stdout, stderr = self.outputs / "stdout", self.outputs / "stderr"
-        request = {"script": str(script), "args": list(args), "cwd": str(cwd),
+        request = {"script": str(script), "args": list(args), "cwd": str(cwd), "env": env,
                    "stdout": str(stdout), "stderr": str(stderr), "timeout": timeout}  # fmt: skip
         with self.lock:
             self.requests.write(json.dumps(request) + "\n")
@@ -132,6 +135,9 @@ class ScriptServer:
 
 
 SERVERS: dict[frozenset, ScriptServer] = {}
+# Set by pytest to the test and phase that runs: it differs at every call, and nothing reads it
+# on import, so it does not make a server of its own.
+PER_CALL = {"PYTEST_CURRENT_TEST"}
 
 
 def run_script(
@@ -139,12 +145,14 @@ def run_script(
 ) -> subprocess.CompletedProcess:
     """`python scripts/<name>.py <args>` in its own process with environment `env`, forked from
     this test process's server for that environment (started at first use)."""
-    key = frozenset(env.items())
-    if key not in SERVERS:
-        if len(SERVERS) >= 3:  # a test that changed the environment: its server goes first
+    key = frozenset(item for item in env.items() if item[0] not in PER_CALL)
+    if key in SERVERS:
+        SERVERS[key] = SERVERS.pop(key)  # the most recently used last
+    else:
+        if len(SERVERS) >= 3:  # the least recently used goes first
             SERVERS.pop(next(iter(SERVERS))).close()
         SERVERS[key] = ScriptServer(env)
-    return SERVERS[key].run(SCRIPTS / f"{name}.py", *args, cwd=cwd, timeout=timeout)
+    return SERVERS[key].run(SCRIPTS / f"{name}.py", *args, cwd=cwd, env=env, timeout=timeout)
 
 
 @atexit.register
