@@ -132,6 +132,18 @@ def run_script(
     return script_server.run_script(name, *args, cwd=cwd, env=environment, timeout=timeout)
 
 
+def start_train_script(
+    *args: str, cwd: Path, stderr: Path | None = None
+) -> script_server.BackgroundScript:
+    """`python scripts/train.py <args>` started in the background, as run_train_script runs it
+    (stdout discarded, stderr into the file `stderr` or discarded), for a test that signals,
+    stops or kills it while it trains."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    discarded = Path(os.devnull)
+    return script_server.start_script("train", *args, cwd=cwd, env=environment,
+                                      stdout=discarded, stderr=stderr or discarded)  # fmt: skip
+
+
 def compose_config(config_name: str, *overrides: str) -> DictConfig:
     """Any of the real top-level configs (generate, eval, …), composed with `overrides`."""
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

@@ -187,8 +187,7 @@ def folder_digest(folder: Path) -> dict[str, str]:
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(folder.rglob("*"))
-        # Locks, and the in-flight atomic writes (tinylm.utils.files) of tests on other workers.
-        if path.is_file() and not path.name.endswith((".lock", ".tmp"))
+        if path.is_file() and not path.name.endswith(".lock")
     }
 
 

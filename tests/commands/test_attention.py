@@ -1,12 +1,9 @@
 """scripts/attention.py and the function behind it, on the session's trained checkpoint."""
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT, compose_config
+from tests.conftest import compose_config, run_script
 from tinylm.checkpoint import load_checkpoint
 from tinylm.commands import run
 from tinylm.commands.attention import attention
@@ -94,11 +91,9 @@ def test_bad_input_is_one_clear_line_and_exit_status_1(
 
 @pytest.mark.slow
 def test_the_script_writes_into_its_run_folder_and_prints_the_path(trained_run, tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "attention.py"),
-         f"ckpt_path={trained_run / 'run'}", "prompt=Once upon a time", "layer=0", "head=1",
-         f"paths.log_dir={tmp_path / 'outputs'}"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    result = run_script(
+        "attention", f"ckpt_path={trained_run / 'run'}", "prompt=Once upon a time", "layer=0",
+        "head=1", f"paths.log_dir={tmp_path / 'outputs'}", cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (png,) = (tmp_path / "outputs" / "attention" / "runs").glob("*/attention.png")

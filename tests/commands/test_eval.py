@@ -4,13 +4,11 @@ import csv
 import json
 import logging
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT, compose_config
+from tests.conftest import compose_config, run_script
 from tinylm.commands.eval import evaluate
 from tinylm.commands.settings import settings_of
 from tinylm.errors import ConfigError, DataError
@@ -38,10 +36,9 @@ def test_the_eval_script_on_the_run_alone_reproduces_its_numbers_from_its_own_ca
     cache = trained_run / "cache"
     cache_entries = sorted(path.name for path in cache.iterdir())
     output = tmp_path / "eval.json"
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "eval.py"), f"ckpt_path={trained_run / 'run'}",
-         f"output_file={output}", f"paths.log_dir={tmp_path / 'outputs'}"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    result = run_script(
+        "eval", f"ckpt_path={trained_run / 'run'}", f"output_file={output}",
+        f"paths.log_dir={tmp_path / 'outputs'}", cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     numbers = json.loads(output.read_text())

@@ -1,13 +1,11 @@
 """scripts/generate.py and the function behind it, on the session's trained checkpoint."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT, compose_config
+from tests.conftest import compose_config, run_script
 from tests.test_checkpoint import CodeThatRunsWhenUnpickled
 from tinylm.commands import run
 from tinylm.commands.generate import generate
@@ -96,11 +94,7 @@ def test_bad_input_is_one_clear_line_and_exit_status_1(
 
 
 def run_generate_script(*args, cwd):
-    return subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "generate.py"), *args,
-         f"paths.log_dir={cwd / 'outputs'}"],
-        capture_output=True, text=True, cwd=cwd, timeout=300,
-    )  # fmt: skip
+    return run_script("generate", *args, f"paths.log_dir={cwd / 'outputs'}", cwd=cwd, timeout=300)
 
 
 def test_the_script_streams_the_text_alone_to_stdout_from_a_run_folder(trained_run, tmp_path):

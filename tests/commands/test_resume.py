@@ -8,15 +8,14 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.conftest import REPO_ROOT, run_train_script
+from tests.conftest import built_once, run_train_script, start_train_script
+from tests.script_server import BackgroundScript
 from tinylm.runs.folder import RunFolder
 from tinylm.runs.lock import hold_run_folder
 from tinylm.training.optim import WarmupCosine
@@ -26,14 +25,9 @@ KILL = ("+callbacks.kill._target_=tests.training.callbacks_for_tests.KillAtStep"
         "+callbacks.kill.step=25")  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """An uninterrupted run `whole`, and the same run killed at step 25 (its last checkpoint is
-    from the validation at step 20) then resumed in place: `run`."""
-    root = tmp_path_factory.mktemp("resume")
+def common_settings(root) -> tuple[str, ...]:
     story = root / "stories.txt"
-    story.write_text("\n<|endoftext|>\n".join(["Once upon a time, Tom had a cat."] * 200))
-    common = (
+    return (
         "model=tiny", "tokenizer=char", "data=text", f"data.path={story}", "logger=csv",
         f"trainer.max_steps={STEPS}", "trainer.val_check_interval=10",
         "trainer.limit_val_batches=2", "trainer.log_every_n_steps=1", "optimizer.warmup_steps=5",
@@ -41,6 +35,15 @@ def runs(tmp_path_factory):
         "callbacks.generation_samples.max_new_tokens=4", "callbacks.progress_bar=null",
         f"paths.cache_dir={root / 'cache'}",
     )  # fmt: skip
+
+
+def build_runs(root) -> None:
+    """An uninterrupted run `whole`, and the same run killed at step 25 (its last checkpoint is
+    from the validation at step 20) then resumed in place: `run`; the steps the killed run had
+    logged, in logged_before.json."""
+    story = root / "stories.txt"
+    story.write_text("\n<|endoftext|>\n".join(["Once upon a time, Tom had a cat."] * 200))
+    common = common_settings(root)
     whole = run_train_script(*common, f"hydra.run.dir={root / 'whole'}", cwd=root)
     assert whole.returncode == 0, whole.stderr
     killed = run_train_script(*common, *KILL, f"hydra.run.dir={root / 'run'}", cwd=root)
@@ -50,7 +53,15 @@ def runs(tmp_path_factory):
     # Hydra's ++ adds a key the defaults lack; null switches the killing callback off.
     resumed = run_train_script(f"resume={root / 'run'}", "++callbacks.kill=null", cwd=root)
     assert resumed.returncode == 0, resumed.stderr
-    return root, logged_before, common
+    (root / "logged_before.json").write_text(json.dumps(logged_before))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """build_runs' folder, built once for the session (both workers run this file's tests):
+    the tests read `whole` and `run` and write only folders of their own beside them."""
+    root = built_once(tmp_path_factory, "resume", build_runs)
+    return root, json.loads((root / "logged_before.json").read_text()), common_settings(root)
 
 
 def sample_steps(run) -> list[int]:
@@ -238,22 +249,18 @@ def test_optimizer_settings_and_more_steps_on_resume_take_effect_from_the_resume
     assert checkpoint["global_step"] == more
 
 
-def start_resume(run, root, *overrides) -> subprocess.Popen:
+def start_resume(run, root, *overrides) -> BackgroundScript:
     """scripts/train.py resume=<run> started in the background; its stderr goes to a file beside
-    the run (a pipe nobody reads could fill and stall it)."""
-    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    with open(root / f"{run.name}.stderr", "w") as stderr:
-        return subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), f"resume={run}", *overrides],
-            cwd=root, env=environment, stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
+    the run."""
+    return start_train_script(f"resume={run}", *overrides, cwd=root,
+                              stderr=root / f"{run.name}.stderr")  # fmt: skip
 
 
 def stderr_of(run) -> str:
     return (run.parent / f"{run.name}.stderr").read_text()
 
 
-def wait_for_the_lock(run, process: subprocess.Popen) -> None:
+def wait_for_the_lock(run, process: BackgroundScript) -> None:
     lock = RunFolder(run).lock
     deadline = time.monotonic() + 300
     while not (lock.is_file() and lock.read_text().strip() == str(process.pid)):
@@ -276,7 +283,7 @@ def test_a_second_process_in_a_run_folder_is_refused_and_the_first_completes(run
         first.send_signal(signal.SIGCONT)
     assert second.returncode == 1 and "Traceback" not in second.stderr
     assert f"error: {run} is in use: process {first.pid} is training in it" in second.stderr
-    assert first.wait(timeout=600) == 0, stderr_of(run)
+    assert first.wait() == 0, stderr_of(run)
     assert metric_steps(run, "train/loss") == list(range(more))
     samples = sample_steps(run)
     assert samples == sorted(samples) and len(samples) == len(set(samples)) * 2
@@ -290,6 +297,6 @@ def test_the_lock_of_a_killed_process_is_gone(runs):
     holder = start_resume(run, root, f"trainer.max_steps={STEPS + 1000}")
     wait_for_the_lock(run, holder)
     holder.kill()  # SIGKILL: no handler, no clean-up runs
-    assert holder.wait(timeout=60) == -signal.SIGKILL
+    assert holder.wait() == -signal.SIGKILL
     with hold_run_folder(RunFolder(run)):  # would raise had the lock outlived its process
         assert RunFolder(run).lock.read_text().strip() == str(os.getpid())

@@ -4,8 +4,6 @@ represent."""
 
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -23,7 +21,7 @@ from transformers import (
     Qwen3Config,
 )
 
-from tests.conftest import REPO_ROOT, compose_config, compose_train, make_story_corpus
+from tests.conftest import compose_config, compose_train, make_story_corpus, run_script
 from tinylm.checkpoint import load_checkpoint
 from tinylm.commands.eval import evaluate
 from tinylm.commands.generate import generate
@@ -166,11 +164,10 @@ def test_models_tinylm_cannot_represent_are_refused_by_name(tmp_path):
 @pytest.mark.slow
 def test_the_train_script_names_settings_that_contradict_init_from(hf_folder, story_file,
                                                                    tmp_path):  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), f"init_from={hf_folder}",
-         "data=text", f"data.path={story_file}", "model.n_layer=4", "tokenizer=char",
-         f"paths.log_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    result = run_script(
+        "train", f"init_from={hf_folder}", "data=text", f"data.path={story_file}",
+        "model.n_layer=4", "tokenizer=char", f"paths.log_dir={tmp_path}",
+        f"paths.cache_dir={tmp_path / 'cache'}", cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert result.returncode == 1
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]

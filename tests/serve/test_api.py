@@ -129,10 +129,10 @@ def test_greedy_candidates_put_everything_on_the_most_likely_token(client):
         assert sum(candidate["p_sampled"] for candidate in event["candidates"]) == 1.0
 
 
-def test_attention_is_attention_pys_weights(client, trained_run):
+def test_attention_is_attention_pys_weights(client, trained_run, tmp_path):
     cfg = compose_config(
         "attention", f"ckpt_path={trained_run / 'run'}", f"prompt='{PROMPT}'", "device=cpu",
-        f"output_file={trained_run / 'serve_attention.png'}",
+        f"output_file={tmp_path / 'attention.png'}",
     )  # fmt: skip
     drawn = attention(cfg)  # weights (L, H, T, T)
     reply = client.post("/api/attention", json={"prompt": PROMPT}).json()

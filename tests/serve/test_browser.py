@@ -6,22 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import re
-import select
 import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, run_script
 
 URL_LINE = re.compile(r"The playground is at (http://\S+/)")
 browser_missing = shutil.which("chromium") is None or shutil.which("chromedriver") is None
+
+
+def read_lines(stream, into: queue.Queue) -> None:
+    """Every line of `stream` into `into`, then "" at its end. A thread, since select() on the
+    pipe would miss lines that the text stream's buffer holds already (serve.py writes two lines
+    at once), and it keeps the pipe drained while the server runs."""
+    for line in stream:
+        into.put(line)
+    into.put("")
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +44,14 @@ def server(trained_run, tmp_path_factory) -> Iterator[str]:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=folder,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )  # fmt: skip
+    lines = queue.Queue()
+    threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True).start()
     output, deadline = "", time.monotonic() + 120
     while (found := URL_LINE.search(output)) is None:
-        ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        line = process.stdout.readline() if ready else ""
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = ""
         if not line:
             process.kill()
             pytest.fail(f"serve.py printed no URL:\n{output}")
@@ -51,11 +65,9 @@ def server(trained_run, tmp_path_factory) -> Iterator[str]:
 
 def test_serve_refuses_a_port_that_is_taken_in_one_sentence(server, tmp_path, trained_run):
     port = server.rsplit(":", 1)[1]
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "serve.py"),
-         f"ckpt_path={trained_run / 'run'}", f"port={port}", f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    result = run_script(
+        "serve", f"ckpt_path={trained_run / 'run'}", f"port={port}", f"hydra.run.dir={tmp_path}",
+        cwd=tmp_path, timeout=120,
     )  # fmt: skip
     assert result.returncode == 1
     assert f"error: Cannot listen on 127.0.0.1:{port}" in result.stderr

@@ -5,8 +5,6 @@ import csv
 import errno
 import os
 import re
-import subprocess
-import sys
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT, compose_train, make_story_corpus, run_train_script
+from tests.conftest import compose_train, make_story_corpus, run_train_script, start_train_script
 from tinylm.checkpoint import load_checkpoint
 from tinylm.errors import WriteError
 from tinylm.runs import checkpoint_io as checkpoint_io_module
@@ -200,13 +198,11 @@ def test_a_run_killed_while_saving_always_leaves_a_loadable_last_ckpt(tmp_path, 
     for attempt in range(3):
         run = tmp_path / f"attempt{attempt}"
         folder = run / "checkpoints"
-        process = subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), *TINY_CHAR,
-             f"data.path={story_file}", "trainer.max_steps=1000", "trainer.val_check_interval=2",
-             "trainer.limit_val_batches=1", "callbacks.generation_samples=null",
-             f"hydra.run.dir={run}", f"paths.cache_dir={tmp_path / 'cache'}", *resume],
-            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        process = start_train_script(
+            *TINY_CHAR, f"data.path={story_file}", "trainer.max_steps=1000",
+            "trainer.val_check_interval=2", "trainer.limit_val_batches=1",
+            "callbacks.generation_samples=null", f"hydra.run.dir={run}",
+            f"paths.cache_dir={tmp_path / 'cache'}", *resume, cwd=tmp_path,
         )  # fmt: skip
         try:
             wait_for_a_save_over_last_ckpt(folder, process)
