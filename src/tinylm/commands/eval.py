@@ -6,17 +6,19 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tinylm.checkpoint import LoadedCheckpoint, load_checkpoint
-from tinylm.data import TokenDataModule
 from tinylm.errors import ConfigError
-from tinylm.evaluation import evaluate_model, split_batches
 from tinylm.tokenizers import saved_tokenizer_spec
 from tinylm.utils.device import resolve_device
 from tinylm.utils.files import write_atomically
+
+if TYPE_CHECKING:  # the data modules import Lightning, which a refused command need not load
+    from tinylm.data import TokenDataModule
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,11 @@ def evaluate(cfg: DictConfig) -> dict:
     device = resolve_device(cfg.device)
     loaded = load_checkpoint(cfg.ckpt_path, device)
     log.info(f"Checkpoint: {loaded.describe()}")
+    # Imported once the checkpoint has loaded: torchmetrics (behind tinylm.evaluation) and
+    # Lightning take seconds to import, which a command refused for its settings or its
+    # checkpoint should not spend.
+    from tinylm.evaluation import evaluate_model, split_batches
+
     datamodule = evaluation_data(cfg, loaded)
     datamodule.setup("validate")
     datamodule.check_split_holds_a_window(cfg.split, context_is_fixed=True)

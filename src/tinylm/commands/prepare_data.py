@@ -8,11 +8,13 @@ finds the tokenized cache by its fingerprint, which is computed from the config 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from tinylm.data import TokenDataModule
+if TYPE_CHECKING:  # the data modules import Lightning, which a refused command need not load
+    from tinylm.data import TokenDataModule
 
 log = logging.getLogger(__name__)
 

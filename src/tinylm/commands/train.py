@@ -17,6 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from tinylm import training
 from tinylm.commands import find_user_error
 from tinylm.commands.settings import TrainSettings
 from tinylm.errors import ConfigError, DivergenceError, WriteError
@@ -34,7 +35,6 @@ from tinylm.runs.results import (
 from tinylm.runs.resume import open_resume, run_overrides
 from tinylm.runs.signals import Interrupted
 from tinylm.schema import check_settings
-from tinylm.training import fit
 from tinylm.utils.hydra import command_line_overrides, in_sweep
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def train_in(
     """Train in `run` (locked by this process) and record how it went in its result.json."""
     record: dict[str, Any] = job_record(run, overrides)
     try:
-        result = fit(cfg)
+        result = training.fit(cfg)  # Lightning is imported here (tinylm.training)
     except (Exception, Interrupted) as error:
         user_error = find_user_error(error)
         status = DIVERGED if isinstance(user_error, DivergenceError) else FAILED

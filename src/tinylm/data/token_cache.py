@@ -194,8 +194,9 @@ def load_or_build(
         remove_leftovers(folder)
         log.info("Tokenizing into %s", folder)
         partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
-        partial.mkdir()
         try:
+            # Made inside the try: a Ctrl-C that lands just after mkdir must remove it too.
+            partial.mkdir()
             started = time.perf_counter()
             tokenizer, counts = build(partial)
             (partial / "tokenizer.json").write_text(json.dumps(tokenizer.state_dict()))

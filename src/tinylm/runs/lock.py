@@ -17,8 +17,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from lightning.fabric.utilities.rank_zero import rank_zero_only
-
 from tinylm.errors import ConfigError
 from tinylm.runs.folder import RunFolder
 
@@ -28,6 +26,11 @@ def hold_run_folder(run: RunFolder) -> Iterator[None]:
     """Lock `run` for this process for the duration of the block, or refuse in one sentence
     when another process holds it. The processes of one distributed job train in one folder
     together: the first (global rank zero) holds the lock for them all."""
+    # Lightning knows the rank (from the launcher's environment, or its Trainer's). Imported
+    # here, when training starts, and not with the train command: importing Lightning takes
+    # seconds, which a command refused by its settings check should not spend.
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
     if rank_zero_only.rank != 0:
         yield
         return

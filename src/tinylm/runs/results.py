@@ -7,7 +7,6 @@ import logging
 import math
 
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.utilities import rank_zero_only
 
 from tinylm.errors import WriteError
 from tinylm.runs.folder import RunFolder
@@ -43,6 +42,10 @@ def record_failed_job(run: RunFolder, error: str) -> None:
         log.error(not_written)
 
 
-@rank_zero_only
 def write_result(run: RunFolder, record: dict) -> None:
-    run.write_result(record)
+    """Write result.json from global rank zero only: a distributed job's processes share the
+    run folder."""
+    # Imported here, as in tinylm.runs.lock: not with the train command and the sweep summary.
+    from lightning.pytorch.utilities import rank_zero_only
+
+    rank_zero_only(run.write_result)(record)
