@@ -1,24 +1,11 @@
 """Hub-layout datasets end to end: prepared ahead by the script, trained on, resumed."""
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT, compose_train, write_fineweb_repo, write_tinystories_repo
+from tests.conftest import compose_train, run_script, write_fineweb_repo, write_tinystories_repo
 from tinylm.tokenizers import tokenizer_from_state
 from tinylm.training import fit
-
-
-def run(script, *args, cwd):
-    """A fresh interpreter, not a child forked from tests/script_server.py: 🤗 datasets forks a
-    pool of processes to read TinyStories (num_proc in tinylm.data.tinystories), and forked from
-    the server's child it hung until its 600 s alarm once in three whole-suite runs (s22)."""
-    return subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / script), *args],
-        capture_output=True, text=True, cwd=cwd, timeout=600,
-    )  # fmt: skip
 
 
 @pytest.mark.slow
@@ -27,14 +14,14 @@ def test_prepared_data_is_found_by_an_offline_training_run(tmp_path, monkeypatch
     data = (f"data.path={repo}", f"data.hf_cache_dir={tmp_path / 'hf'}",
             f"paths.cache_dir={tmp_path / 'cache'}", f"paths.log_dir={tmp_path / 'out'}",
             "data=tinystories", "tokenizer=bpe", "tokenizer.vocab_size=300")  # fmt: skip
-    prepared = run("prepare_data.py", *data, cwd=tmp_path)
+    prepared = run_script("prepare_data", *data, cwd=tmp_path)
     assert prepared.returncode == 0, prepared.stderr
     assert "Ready:" in prepared.stderr and "tinystories-" in prepared.stderr
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    trained = run("train.py", *data, "model=tiny", "trainer.max_steps=5",
-                  "callbacks.progress_bar=null", cwd=tmp_path)  # fmt: skip
+    trained = run_script("train", *data, "model=tiny", "trainer.max_steps=5",
+                         "callbacks.progress_bar=null", cwd=tmp_path)  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     assert "Tokenizing" not in trained.stderr + trained.stderr  # the cache was found as it was
     assert "val/loss: final" in trained.stderr
