@@ -10,7 +10,6 @@ like that repository — with its own train and validation splits:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,6 +91,8 @@ class TinyStoriesDataModule(TokenDataModule):
     def load_split(self, split: str) -> datasets.Dataset:
         import datasets  # here, not at the top: a run whose cache exists never needs it (~1 s)
 
+        # No num_proc: 🤗 datasets forks a process pool for it, and a fork taken from a process
+        # whose torch threads are running can deadlock (it hung prepare_data in the tests).
         with hub_errors_explained(self.path):
             dataset = datasets.load_dataset(
                 self.path,
@@ -99,7 +100,6 @@ class TinyStoriesDataModule(TokenDataModule):
                 split=SPLITS[split],
                 revision=None if is_local(self.path) else self.revision,
                 cache_dir=self.hf_cache_dir,
-                num_proc=None if self.variant == "v2" else os.cpu_count(),
             )
         if "text" not in dataset.column_names:
             raise DataError(f"{self.path} has no 'text' column (columns: {dataset.column_names}).")
