@@ -105,6 +105,16 @@ def become_the_script(request: dict, printed_on_import: dict[int, bytes]) -> Non
     runpy.run_path(script, run_name="__main__")
 
 
+def script_request(
+    script: Path, args: tuple[str, ...], cwd: Path, env: dict[str, str], stdout: Path,
+    stderr: Path, timeout: int, background: bool,
+) -> dict:  # fmt: skip
+    """What the server needs to become `python <script> <args>` (see become_the_script)."""
+    return {"script": str(script), "args": list(args), "cwd": str(cwd), "env": env,
+            "stdout": str(stdout), "stderr": str(stderr), "timeout": timeout,
+            "background": background}  # fmt: skip
+
+
 class ScriptServer:
     """The client: `run` is subprocess.run(capture_output=True, text=True) of a script."""
 
@@ -134,9 +144,7 @@ class ScriptServer:
         self, script: Path, *args: str, cwd: Path, env: dict[str, str], timeout: int = 600
     ) -> subprocess.CompletedProcess:
         stdout, stderr = self.outputs / "stdout", self.outputs / "stderr"
-        request = {"script": str(script), "args": list(args), "cwd": str(cwd), "env": env,
-                   "stdout": str(stdout), "stderr": str(stderr), "timeout": timeout,
-                   "background": False}  # fmt: skip
+        request = script_request(script, args, cwd, env, stdout, stderr, timeout, background=False)
         with self.lock:  # the output files are the server's: one run at a time
             returncode = self.ask(request)["returncode"]
             return subprocess.CompletedProcess(
@@ -148,9 +156,7 @@ class ScriptServer:
         self, script: Path, *args: str, cwd: Path, env: dict[str, str], stdout: Path,
         stderr: Path, timeout: int = 600,
     ) -> BackgroundScript:  # fmt: skip
-        request = {"script": str(script), "args": list(args), "cwd": str(cwd), "env": env,
-                   "stdout": str(stdout), "stderr": str(stderr), "timeout": timeout,
-                   "background": True}  # fmt: skip
+        request = script_request(script, args, cwd, env, stdout, stderr, timeout, background=True)
         return BackgroundScript(self, self.ask(request)["pid"])
 
     def close(self) -> None:
